@@ -1,0 +1,118 @@
+//! Command-line definitions (clap only; validation lives in `commands`).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigtap",
+    version,
+    about = "Validate, explain and re-sign object-storage request signatures (Tencent COS, AWS SigV4/SigV2)",
+    long_about = "sigtap re-derives the signature of a storage request from the bytes that were sent, \
+says whether it is valid, and if not, why: expired windows and clock skew with numbers and a cause, \
+signature mismatches with the canonical request / HttpString shown stage by stage.\n\n\
+Examples:\n  sigtap inspect --format json request.http\n  sigtap inspect 'https://bucket.s3.amazonaws.com/key?X-Amz-Algorithm=...'\n  \
+sigtap sign --scheme cos --access-key AKID... --secret-key ... unsigned.http\n  sigtap presign --scheme sigv4 --expires 600 https://bucket.s3.us-east-1.amazonaws.com/key\n  sigtap explain expired"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Verify a raw HTTP request (file, `-` for stdin) or a presigned URL, offline.
+    ///
+    /// Exit status: 0 valid, 1 invalid, 3 unverified (no secret for the access key), 2 bad usage or input.
+    Inspect(InspectArgs),
+    /// Sign an unsigned raw request and print it, signed, on stdout (body included).
+    Sign(SignArgs),
+    /// Presign a URL (or a raw request) and print the presigned URL.
+    Presign(SignArgs),
+    /// Explain a finding code (or list all codes).
+    Explain(ExplainArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KeyArgs {
+    /// Access key id (COS: SecretId).
+    #[arg(long, value_name = "ID")]
+    pub access_key: Option<String>,
+    /// Secret access key (COS: SecretKey). Prefer --credentials or the environment: command lines are visible to other users.
+    #[arg(long, value_name = "SECRET")]
+    pub secret_key: Option<String>,
+    /// Session token of a temporary key.
+    #[arg(long, value_name = "TOKEN")]
+    pub session_token: Option<String>,
+    /// An AWS shared-credentials INI file; every section is loaded (COS keys go in the same fields).
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Profile of the AWS shared credentials/config files (default: $AWS_PROFILE or `default`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A raw HTTP/1.1 request file, `-` for stdin, or an http(s):// URL (read as a GET of it; no network access).
+    pub input: String,
+    /// The time to judge at: RFC 3339 (2025-01-15T08:30:00Z) or unix seconds. Default: the system clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemeArg {
+    Cos,
+    Sigv4,
+    Sigv2,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// A raw HTTP/1.1 request file, `-` for stdin, or an http(s):// URL (a GET of it).
+    pub input: String,
+    /// Signing scheme.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Sigv4)]
+    pub scheme: SchemeArg,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// SigV4 region (default: the endpoint's region when the host names one, else us-east-1).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// SigV4 service name; `s3` applies the S3 rules, anything else the generic ones.
+    #[arg(long, default_value = "s3")]
+    pub service: String,
+    /// Signing time: RFC 3339 or unix seconds. Default: the system clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Validity in seconds (presigned URLs, COS windows).
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub expires: i64,
+    /// COS window start (RFC 3339 or unix seconds). Default: --now.
+    #[arg(long, value_name = "TIME")]
+    pub start: Option<String>,
+    /// COS window end (RFC 3339 or unix seconds). Default: start + --expires.
+    #[arg(long, value_name = "TIME")]
+    pub end: Option<String>,
+    /// Headers to sign, `;`-separated (default: what the official SDKs sign).
+    #[arg(long, value_name = "a;b;c")]
+    pub signed_headers: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// A finding code such as `expired`; without it, all codes are listed.
+    pub code: Option<String>,
+}

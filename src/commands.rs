@@ -1,0 +1,283 @@
+//! The commands behind the CLI: validate flags into settings, run, return an exit code.
+
+use crate::cli::{Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, SchemeArg, SignArgs};
+use crate::clock::{Clock, SystemClock, UnixTime};
+use crate::credentials::{self, Credential, KeyStore, ProcessEnv};
+use crate::findings::CATALOG;
+use crate::inspect::Inspector;
+use crate::report;
+use crate::sig::v4::{self, Rules, SigningKeyCache};
+use crate::sig::{cos, v2};
+use crate::timefmt::{human_duration, parse_user_time};
+use crate::wire::Request;
+use std::io::{IsTerminal, Read, Write};
+
+/// Exit status for bad usage or unreadable input.
+pub const EXIT_USAGE: i32 = 2;
+
+/// A usage or input error: printed on stderr, exit status 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn usage(msg: impl Into<String>) -> UsageError {
+    UsageError(msg.into())
+}
+
+/// Runs a parsed command line and returns the process exit status.
+pub fn run(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Inspect(a) => inspect(a),
+        Command::Sign(a) => sign(a, false),
+        Command::Presign(a) => sign(a, true),
+        Command::Explain(a) => explain(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sigtap: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<UnixTime, UsageError> {
+    match value {
+        None => Ok(SystemClock.now()),
+        Some(v) => parse_user_time(v).ok_or_else(|| {
+            usage(format!(
+                "{flag} {v:?} is not a time: use RFC 3339 (2025-01-15T08:30:00Z) or unix seconds"
+            ))
+        }),
+    }
+}
+
+/// Reads INPUT: a URL, `-` (stdin) or a file holding one raw request.
+pub fn read_request(input: &str) -> Result<Request, UsageError> {
+    let lower = input.trim_start().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Request::from_url(input).map_err(|e| usage(format!("{input}: {e}")));
+    }
+    let mut raw = Vec::new();
+    let name = if input == "-" {
+        std::io::stdin()
+            .read_to_end(&mut raw)
+            .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
+        "stdin".to_string()
+    } else {
+        std::fs::File::open(input)
+            .and_then(|mut f| f.read_to_end(&mut raw))
+            .map_err(|e| usage(format!("cannot read {input}: {e}")))?;
+        input.to_string()
+    };
+    Request::parse(&raw).map_err(|e| usage(format!("{name}: {e}")))
+}
+
+/// Builds the key store: explicit flags first, then `--credentials`, else the environment
+/// and AWS shared files (botocore's rules).
+pub fn key_store(k: &KeyArgs) -> Result<KeyStore, UsageError> {
+    let mut store = KeyStore::new();
+    if let Some(path) = &k.credentials {
+        store = credentials::load_credentials_file(path).map_err(|e| usage(e.to_string()))?;
+    }
+    match (&k.access_key, &k.secret_key) {
+        (Some(ak), Some(sk)) => {
+            store.add(Credential::new(ak.clone(), sk.clone()).with_token(k.session_token.clone()))
+        }
+        (None, Some(_)) => return Err(usage("--secret-key needs --access-key")),
+        (Some(_), None) | (None, None) => {
+            if k.session_token.is_some() && k.access_key.is_none() {
+                return Err(usage("--session-token needs --access-key and --secret-key"));
+            }
+        }
+    }
+    if k.credentials.is_none() && k.secret_key.is_none() {
+        let ambient = credentials::load_ambient(&ProcessEnv, k.profile.as_deref())
+            .map_err(|e| usage(e.to_string()))?;
+        for c in ambient.all() {
+            store.add(c.clone());
+        }
+    }
+    Ok(store)
+}
+
+fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
+    let now = parse_time_flag("--now", a.now.as_deref())?;
+    let keys = key_store(&a.keys)?;
+    let req = read_request(&a.input)?;
+    let inspector = Inspector::new(keys);
+    let r = inspector.inspect(&req, now);
+    let mut stdout = std::io::stdout().lock();
+    let text = match a.format {
+        Format::Json => format!("{}\n", report::to_json(&r)),
+        Format::Human => report::to_human(&r, std::io::stdout().is_terminal()),
+    };
+    // A closed pipe (e.g. `| head`) is not an error worth a panic.
+    let _ = stdout.write_all(text.as_bytes());
+    Ok(r.verdict.exit_code())
+}
+
+fn pick_key(k: &KeyArgs) -> Result<Credential, UsageError> {
+    let store = key_store(k)?;
+    if let Some(ak) = &k.access_key {
+        return store.get(ak).cloned().ok_or_else(|| {
+            usage(format!(
+                "no secret for access key {ak}: pass --secret-key, or --credentials with a section for it"
+            ))
+        });
+    }
+    match store.all() {
+        [one] => Ok(one.clone()),
+        [] => Err(usage(
+            "no key to sign with: pass --access-key and --secret-key (or --credentials, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or COS_SECRET_ID/COS_SECRET_KEY)",
+        )),
+        many => Err(usage(format!(
+            "{} keys are known; choose one with --access-key",
+            many.len()
+        ))),
+    }
+}
+
+fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
+    let now = parse_time_flag("--now", a.now.as_deref())?;
+    if a.expires < 0 {
+        return Err(usage("--expires must be zero or more seconds"));
+    }
+    let cred = pick_key(&a.keys)?;
+    let token = cred.session_token.as_ref().map(|t| t.expose().to_string());
+    let req = read_request(&a.input)?;
+    let signed_headers: Option<Vec<String>> = a.signed_headers.as_deref().map(|s| {
+        s.split(';')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect()
+    });
+    let (plan, window_len) = match a.scheme {
+        SchemeArg::Cos => {
+            if a.region.is_some() {
+                eprintln!("sigtap: note: --region is not used by COS signatures");
+            }
+            let start = match &a.start {
+                Some(s) => parse_time_flag("--start", Some(s))?,
+                None => now,
+            };
+            let end = match &a.end {
+                Some(e) => parse_time_flag("--end", Some(e))?,
+                None => start + a.expires,
+            };
+            if end < start {
+                return Err(usage("--end is before --start"));
+            }
+            let s = cos::sign(
+                &req,
+                &cos::CosSignParams {
+                    access_key: &cred.access_key,
+                    secret: cred.secret.expose(),
+                    session_token: token.as_deref(),
+                    start,
+                    end,
+                    header_list: signed_headers,
+                    presign,
+                },
+            );
+            (s.plan, end - start)
+        }
+        SchemeArg::Sigv4 => {
+            if a.start.is_some() || a.end.is_some() {
+                return Err(usage(
+                    "--start/--end apply to COS; SigV4 uses --now and --expires",
+                ));
+            }
+            if presign && !(1..=v4::MAX_EXPIRES).contains(&a.expires) {
+                eprintln!(
+                    "sigtap: warning: --expires {} is outside 1..604800; S3 rejects such presigned URLs",
+                    a.expires
+                );
+            }
+            let region = a
+                .region
+                .clone()
+                .or_else(|| req.host().and_then(v4::endpoint_region))
+                .unwrap_or_else(|| "us-east-1".into());
+            let cache = SigningKeyCache::new();
+            let s = v4::sign(
+                &req,
+                &v4::V4SignParams {
+                    access_key: &cred.access_key,
+                    secret: cred.secret.expose(),
+                    session_token: token.as_deref(),
+                    region: &region,
+                    service: &a.service,
+                    now,
+                    rules: Rules::for_service(&a.service),
+                    signed_headers,
+                    presign_expires: presign.then_some(a.expires),
+                    payload_hash: None,
+                },
+                &cache,
+            );
+            (s.plan, if presign { a.expires } else { 0 })
+        }
+        SchemeArg::Sigv2 => {
+            if signed_headers.is_some() {
+                return Err(usage(
+                    "--signed-headers does not apply to SigV2 (it signs fixed fields)",
+                ));
+            }
+            let s = v2::sign(
+                &req,
+                &v2::V2SignParams {
+                    access_key: &cred.access_key,
+                    secret: cred.secret.expose(),
+                    session_token: token.as_deref(),
+                    now,
+                    presign_expires: presign.then_some(a.expires),
+                },
+            );
+            (s.plan, if presign { a.expires } else { 0 })
+        }
+    };
+    if token.is_some() && window_len > crate::diagnose::time::TEMP_KEY_LIFETIME {
+        eprintln!(
+            "sigtap: warning: this signature is valid for {} but was made with a session token; temporary keys usually live at most 2h (COS root account; sub-accounts up to 36h), so it will stop working when the token expires",
+            human_duration(window_len)
+        );
+    }
+    let out = plan.apply(&req);
+    let mut stdout = std::io::stdout().lock();
+    let bytes = if presign {
+        format!("{}\n", out.url("https")).into_bytes()
+    } else {
+        out.to_bytes()
+    };
+    let _ = stdout.write_all(&bytes);
+    Ok(0)
+}
+
+fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
+    match a.code {
+        None => {
+            for e in CATALOG {
+                println!("{:28} {}", e.code, e.title);
+            }
+            Ok(0)
+        }
+        Some(c) => match crate::findings::entry(&c) {
+            Some(e) => {
+                println!(
+                    "{} — {}\n\n{}\n\nHow to fix: {}",
+                    e.code, e.title, e.explanation, e.fix
+                );
+                Ok(0)
+            }
+            None => Err(usage(format!(
+                "unknown finding code {c:?}; `sigtap explain` lists them all"
+            ))),
+        },
+    }
+}

@@ -1,0 +1,3 @@
+//! Diagnoses: pure functions that turn the engine's results into findings with a cause.
+
+pub mod time;

@@ -1,0 +1,285 @@
+//! Findings: the stable codes users' scripts match on, and the catalog that explains them.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// How bad a finding is. Errors are what the real service rejects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One observation about a request.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'static str>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub evidence: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+        Finding {
+            code,
+            severity,
+            message: message.into(),
+            cause: None,
+            evidence: Map::new(),
+            fix: entry(code).map(|e| e.fix.to_string()),
+        }
+    }
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Error, message)
+    }
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Warning, message)
+    }
+    pub fn info(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(code, Severity::Info, message)
+    }
+    pub fn with_cause(mut self, cause: &'static str) -> Self {
+        self.cause = Some(cause);
+        self
+    }
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.evidence.insert(key.to_string(), value.into());
+        self
+    }
+    pub fn with_fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+/// Finding codes (stable: add, never rename).
+pub mod code {
+    pub const NO_SIGNATURE: &str = "no-signature";
+    pub const MALFORMED_AUTH: &str = "malformed-auth";
+    pub const UNKNOWN_ACCESS_KEY: &str = "unknown-access-key";
+    pub const SIGNATURE_MISMATCH: &str = "signature-mismatch";
+    pub const EXPIRED: &str = "expired";
+    pub const NOT_YET_VALID: &str = "not-yet-valid";
+    pub const CLOCK_SKEW: &str = "clock-skew";
+    pub const EXPIRES_TOO_LONG: &str = "expires-too-long";
+    pub const MISSING_SIGNED_HEADER: &str = "missing-signed-header";
+    pub const UNSIGNED_HEADER: &str = "unsigned-header";
+    pub const PAYLOAD_HASH_MISMATCH: &str = "payload-hash-mismatch";
+    pub const CHUNK_SIGNATURE_MISMATCH: &str = "chunk-signature-mismatch";
+    pub const CREDENTIAL_SCOPE_MISMATCH: &str = "credential-scope-mismatch";
+    pub const MISSING_CONTENT_SHA256: &str = "missing-content-sha256";
+    pub const MALFORMED_CHUNKED_BODY: &str = "malformed-chunked-body";
+    pub const DECODED_LENGTH_MISMATCH: &str = "decoded-length-mismatch";
+    pub const BODY_INCOMPLETE: &str = "body-incomplete";
+    pub const INVALID_TOKEN: &str = "invalid-token";
+    pub const MISSING_TOKEN: &str = "missing-token";
+    pub const SIGNATURE_READING: &str = "signature-reading";
+    pub const HOST_NOT_SIGNED: &str = "host-not-signed";
+    pub const TEMP_KEY_WINDOW_TOO_LONG: &str = "temp-key-window-too-long";
+    pub const EMPTY_WINDOW: &str = "empty-window";
+}
+
+/// One catalog entry: what a code means and how to fix it.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub code: &'static str,
+    pub title: &'static str,
+    pub explanation: &'static str,
+    pub fix: &'static str,
+}
+
+/// The catalog of every finding code.
+pub const CATALOG: &[Entry] = &[
+    Entry {
+        code: code::NO_SIGNATURE,
+        title: "The request carries no signature",
+        explanation: "No Authorization header and no presigned query parameters: an anonymous request. The service allows it only on public buckets and objects.",
+        fix: "Sign the request (or let `sigtap proxy --resign always` sign it) unless anonymous access is intended.",
+    },
+    Entry {
+        code: code::MALFORMED_AUTH,
+        title: "The signature cannot be parsed",
+        explanation: "The Authorization header or the presigned parameters are not in the shape the scheme defines (missing fields, a bad date, a signature that is not hex/base64, an unknown algorithm). The service answers 400 AuthorizationHeaderMalformed / AuthorizationQueryParametersError (COS: 403 AccessDenied).",
+        fix: "Check the client's signing code or version; compare with the output of `sigtap sign` for the same request.",
+    },
+    Entry {
+        code: code::UNKNOWN_ACCESS_KEY,
+        title: "No secret is known for this access key",
+        explanation: "sigtap was not given the secret for the access key the request names, so it can check time and structure but not the signature itself.",
+        fix: "Pass --access-key/--secret-key, --credentials FILE, or the usual AWS_*/COS_* variables and profiles.",
+    },
+    Entry {
+        code: code::SIGNATURE_MISMATCH,
+        title: "The signature does not match the request",
+        explanation: "Re-deriving the signature from the bytes actually sent gives a different value: the client signed something else (another secret, another host, a header or path that changed on the way) or signs wrongly. The service answers 403 SignatureDoesNotMatch.",
+        fix: "Compare the canonical request / HttpString below with the one the client logged; look at the cause and the diff.",
+    },
+    Entry {
+        code: code::EXPIRED,
+        title: "The signature's validity window has closed",
+        explanation: "The service answers 403 AccessDenied \"Request has expired\". Either the signature was used after its window closed (a presigned URL shared too long ago, a cached signature, a window too short for a slow upload) or the client's clock is behind.",
+        fix: "Sign closer to the time of use or with a longer window; if the cause is the clock, synchronise it (NTP).",
+    },
+    Entry {
+        code: code::NOT_YET_VALID,
+        title: "The signature's validity window has not opened yet",
+        explanation: "The window starts after the service's current time: the signer's clock is ahead (often a local time taken as UTC). S3 rejects presigned URLs dated more than 15 minutes ahead; COS answers RequestTimeTooSkewed or AccessDenied.",
+        fix: "Synchronise the signing machine's clock and make sure it signs with UTC.",
+    },
+    Entry {
+        code: code::CLOCK_SKEW,
+        title: "The request time is too far from the service's clock",
+        explanation: "A header-signed SigV4/SigV2 request must be dated within 15 minutes of the service's clock; otherwise the service answers 403 RequestTimeTooSkewed.",
+        fix: "Synchronise the client clock (NTP), or let `sigtap proxy` re-sign with its own clock.",
+    },
+    Entry {
+        code: code::EXPIRES_TOO_LONG,
+        title: "X-Amz-Expires is longer than seven days",
+        explanation: "S3 accepts presigned SigV4 URLs valid for at most 604800 seconds and rejects longer ones with AuthorizationQueryParametersError.",
+        fix: "Presign for 604800 seconds or less.",
+    },
+    Entry {
+        code: code::MISSING_SIGNED_HEADER,
+        title: "A signed header is missing from the request",
+        explanation: "The signature lists a header that the request does not carry (an intermediary removed it, or the client signed a header it did not send). The service cannot reproduce the signature.",
+        fix: "Send every header the signature lists, or sign only the headers that are sent.",
+    },
+    Entry {
+        code: code::UNSIGNED_HEADER,
+        title: "An x-amz-*/x-cos-* header is not covered by the signature",
+        explanation: "The header could be changed on the way without breaking the signature. S3 rejects some unsigned headers (x-amz-acl, x-amz-meta-*, x-amz-copy-source*, x-amz-grant-*) with AccessDenied \"There were headers present in the request which were not signed\".",
+        fix: "Sign every x-amz-* / x-cos-* header the request carries.",
+    },
+    Entry {
+        code: code::PAYLOAD_HASH_MISMATCH,
+        title: "The body does not match x-amz-content-sha256",
+        explanation: "The SHA-256 of the body differs from the hash the client signed: the body changed after signing or was hashed wrongly. S3 answers 400 XAmzContentSHA256Mismatch.",
+        fix: "Hash exactly the bytes that are sent, or use UNSIGNED-PAYLOAD over HTTPS.",
+    },
+    Entry {
+        code: code::CHUNK_SIGNATURE_MISMATCH,
+        title: "An aws-chunked chunk (or trailer) signature does not verify",
+        explanation: "In a STREAMING-AWS4-HMAC-SHA256-PAYLOAD upload every chunk is signed in a chain starting from the request signature; the first failing chunk is named with its index and byte offset.",
+        fix: "Check the chunk signing chain (previous signature, chunk data hash) and that no intermediary re-chunked the body.",
+    },
+    Entry {
+        code: code::CREDENTIAL_SCOPE_MISMATCH,
+        title: "The credential scope does not fit the request",
+        explanation: "The scope date differs from X-Amz-Date, or the scope's region is not the region of the endpoint the request was sent to. S3 answers AuthorizationHeaderMalformed naming the expected region.",
+        fix: "Sign with the bucket's region (and the request date); check the client's region setting.",
+    },
+    Entry {
+        code: code::MISSING_CONTENT_SHA256,
+        title: "x-amz-content-sha256 is missing",
+        explanation: "S3 requires the x-amz-content-sha256 header on every SigV4 header-signed request and answers 400 InvalidRequest without it.",
+        fix: "Send x-amz-content-sha256 (the body hash, UNSIGNED-PAYLOAD or a STREAMING-* mode) and sign it.",
+    },
+    Entry {
+        code: code::MALFORMED_CHUNKED_BODY,
+        title: "The aws-chunked body is not well framed",
+        explanation: "A chunk size line is not hex, a chunk is shorter or longer than announced, the stream is truncated, or the trailer is malformed.",
+        fix: "Check the client's aws-chunked encoder and any intermediary that buffers or re-frames the body.",
+    },
+    Entry {
+        code: code::DECODED_LENGTH_MISMATCH,
+        title: "x-amz-decoded-content-length disagrees with the chunks",
+        explanation: "The sum of the aws-chunked data sizes differs from the announced decoded length.",
+        fix: "Announce the exact object size in x-amz-decoded-content-length.",
+    },
+    Entry {
+        code: code::BODY_INCOMPLETE,
+        title: "The body is shorter than Content-Length",
+        explanation: "The input holds fewer body bytes than Content-Length announces, so body checks (payload hash, chunk signatures) were skipped.",
+        fix: "Capture the whole request, body included.",
+    },
+    Entry {
+        code: code::INVALID_TOKEN,
+        title: "The session token differs from the key's token",
+        explanation: "The request carries a session token other than the one configured for this temporary access key. The service answers InvalidToken.",
+        fix: "Use the session token issued together with the temporary key.",
+    },
+    Entry {
+        code: code::MISSING_TOKEN,
+        title: "A temporary key is used without its session token",
+        explanation: "The configured key has a session token, but the request carries none (x-amz-security-token / x-cos-security-token).",
+        fix: "Send the session token with every request signed by a temporary key.",
+    },
+    Entry {
+        code: code::SIGNATURE_READING,
+        title: "The signature verified under a non-default reading",
+        explanation: "The specifications leave some details open (repeated query names, a `+` in the query, SigV2's Date line when x-amz-date is present); the signature matched one of the readings real SDKs use, which this finding names.",
+        fix: "Nothing to do unless the service rejects the request; then sign the documented way.",
+    },
+    Entry {
+        code: code::HOST_NOT_SIGNED,
+        title: "The Host header is not signed",
+        explanation: "SigV4 requires host among the signed headers; COS signatures without host can be replayed against another bucket host.",
+        fix: "Sign the host header.",
+    },
+    Entry {
+        code: code::TEMP_KEY_WINDOW_TOO_LONG,
+        title: "A temporary key signs a window longer than the key can live",
+        explanation: "Temporary keys (session tokens) expire: COS root-account temporary keys live at most 2 hours (sub-account keys up to 36 hours), so a longer signature window stops working early.",
+        fix: "Sign windows no longer than the temporary key's lifetime, or use a permanent key for long-lived links.",
+    },
+    Entry {
+        code: code::EMPTY_WINDOW,
+        title: "The signature window is empty",
+        explanation: "The window ends before it starts (or lasts zero seconds), so no request can be valid with it.",
+        fix: "Check how the client computes the start and end of q-sign-time / X-Amz-Expires.",
+    },
+];
+
+/// Looks a code up in the catalog.
+pub fn entry(code: &str) -> Option<&'static Entry> {
+    CATALOG.iter().find(|e| e.code == code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_has_unique_codes_and_fixes() {
+        let mut seen = std::collections::BTreeSet::new();
+        for e in CATALOG {
+            assert!(seen.insert(e.code), "duplicate {}", e.code);
+            assert!(!e.fix.is_empty() && !e.explanation.is_empty());
+        }
+        for c in [
+            code::NO_SIGNATURE,
+            code::MALFORMED_AUTH,
+            code::UNKNOWN_ACCESS_KEY,
+            code::SIGNATURE_MISMATCH,
+            code::EXPIRED,
+            code::NOT_YET_VALID,
+            code::CLOCK_SKEW,
+            code::EXPIRES_TOO_LONG,
+            code::MISSING_SIGNED_HEADER,
+            code::UNSIGNED_HEADER,
+            code::PAYLOAD_HASH_MISMATCH,
+            code::CHUNK_SIGNATURE_MISMATCH,
+            code::CREDENTIAL_SCOPE_MISMATCH,
+        ] {
+            assert!(entry(c).is_some(), "{c} missing from the catalog");
+        }
+    }
+}

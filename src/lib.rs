@@ -1,0 +1,21 @@
+//! sigtap: validate, explain and re-sign object-storage request signatures
+//! (Tencent COS `q-sign-algorithm=sha1`, AWS SigV4 incl. aws-chunked, AWS SigV2).
+//!
+//! The library is layered so that the protocol code stays pure:
+//! - [`sig`] canonicalizes, signs and verifies; it never does I/O nor reads the clock;
+//! - [`inspect`] turns a parsed [`wire::Request`] into a [`inspect::Report`] with findings;
+//! - [`clock`] is the only place that reads the system clock;
+//! - [`credentials`] holds keys in types that cannot be printed.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod credentials;
+pub mod diagnose;
+pub mod findings;
+pub mod inspect;
+pub mod report;
+pub mod sig;
+pub mod timefmt;
+pub mod wire;

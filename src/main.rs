@@ -1,0 +1,16 @@
+//! Thin entry point: parse flags, set up logging, run, exit with the command's status.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SIGTAP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = sigtap::cli::Cli::parse();
+    std::process::exit(sigtap::commands::run(cli));
+}

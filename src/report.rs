@@ -1,0 +1,140 @@
+//! Rendering a [`Report`](crate::inspect::Report) as JSON (one object) or as a compact human report.
+
+use crate::findings::Severity;
+use crate::inspect::{window_text, Report, Verdict};
+use crate::timefmt::rfc3339;
+use serde_json::{json, Map, Value};
+
+/// The JSON object `inspect --format json` prints.
+pub fn to_json(r: &Report) -> Value {
+    let mut stages = Map::new();
+    let s = &r.stages;
+    for (k, v) in [
+        ("canonical_request", &s.canonical_request),
+        ("http_string", &s.http_string),
+        ("string_to_sign", &s.string_to_sign),
+        ("expected_signature", &s.expected_signature),
+        ("provided_signature", &s.provided_signature),
+        ("reading", &s.reading),
+    ] {
+        if let Some(v) = v {
+            stages.insert(k.into(), Value::String(v.clone()));
+        }
+    }
+    if let Some(c) = &s.chunks {
+        stages.insert(
+            "chunks".into(),
+            json!({"count": c.chunks, "decoded_length": c.decoded_length, "signed": c.signed}),
+        );
+    }
+    json!({
+        "scheme": r.scheme.as_str(),
+        "carrier": r.carrier.as_str(),
+        "access_key": r.access_key,
+        "verdict": r.verdict.as_str(),
+        "now": rfc3339(r.now),
+        "window": r.window.map(|w| json!({
+            "start": w.start.map(rfc3339),
+            "end": rfc3339(w.end),
+        })),
+        "findings": r.findings,
+        "stages": Value::Object(stages),
+        "request": {"method": r.method, "host": r.host, "path": r.path},
+    })
+}
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn c(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+/// A compact report for people; `color` only when writing to a terminal.
+pub fn to_human(r: &Report, color: bool) -> String {
+    let p = Paint { on: color };
+    let mut out = String::new();
+    let (mark, word, col) = match r.verdict {
+        Verdict::Valid => ("✓", "VALID", "32"),
+        Verdict::Invalid => ("✗", "INVALID", "31"),
+        Verdict::Unverified => ("?", "UNVERIFIED", "33"),
+    };
+    out.push_str(&format!(
+        "{} {}  {} {}{}\n",
+        p.c(col, mark),
+        p.c(&format!("1;{col}"), word),
+        r.scheme.as_str(),
+        r.carrier.as_str(),
+        r.access_key
+            .as_ref()
+            .map(|a| format!("  key {a}"))
+            .unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "  {} {}{}\n",
+        r.method,
+        r.host.as_deref().unwrap_or("(no host)"),
+        r.path
+    ));
+    match &r.window {
+        Some(w) => out.push_str(&format!(
+            "  window {}   now {}\n",
+            window_text(w),
+            rfc3339(r.now)
+        )),
+        None => out.push_str(&format!("  now {}\n", rfc3339(r.now))),
+    }
+    let mut findings: Vec<_> = r.findings.iter().collect();
+    findings.sort_by_key(|f| f.severity);
+    for f in findings {
+        let (label, c) = match f.severity {
+            Severity::Error => ("error  ", "31"),
+            Severity::Warning => ("warning", "33"),
+            Severity::Info => ("info   ", "36"),
+        };
+        out.push_str(&format!(
+            "  {} {}{}: {}\n",
+            p.c(c, label),
+            p.c("1", f.code),
+            f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
+            f.message
+        ));
+        if let (Some(fix), Severity::Error) = (&f.fix, f.severity) {
+            out.push_str(&format!("          fix: {fix}\n"));
+        }
+    }
+    let s = &r.stages;
+    let block = |out: &mut String, title: &str, text: &Option<String>| {
+        if let Some(t) = text {
+            out.push_str(&format!("  {}\n", p.c("2", title)));
+            for line in t.split('\n') {
+                out.push_str(&format!("    │ {line}\n"));
+            }
+        }
+    };
+    block(&mut out, "canonical request:", &s.canonical_request);
+    block(&mut out, "HttpString:", &s.http_string);
+    block(&mut out, "string to sign:", &s.string_to_sign);
+    if let Some(e) = &s.expected_signature {
+        out.push_str(&format!("  expected signature {e}\n"));
+    }
+    if let Some(pv) = &s.provided_signature {
+        out.push_str(&format!("  provided signature {pv}\n"));
+    }
+    if let Some(c) = &s.chunks {
+        out.push_str(&format!(
+            "  aws-chunked: {} chunks, {} bytes decoded{}\n",
+            c.chunks,
+            c.decoded_length,
+            if c.signed { ", signed" } else { "" }
+        ));
+    }
+    out
+}
