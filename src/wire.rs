@@ -170,6 +170,9 @@ impl Request {
 
         let mut headers: Vec<(String, String)> = Vec::new();
         for (i, line) in lines.enumerate() {
+            if line.is_empty() {
+                continue; // a head that ends without the blank line (`...\n` then EOF)
+            }
             if line.starts_with([' ', '\t']) {
                 match headers.last_mut() {
                     Some((_, v)) => {
