@@ -161,10 +161,12 @@ impl Request {
         let (scheme, authority, origin) = match split_absolute(target) {
             Some((s, a, o)) => (Some(s), Some(a), o.to_string()),
             None if target.starts_with('/') || target == "*" => (None, None, target.to_string()),
-            None => return Err(WireError::BadRequestLine(format!(
+            None => {
+                return Err(WireError::BadRequestLine(format!(
                 "target {:?} is neither origin-form (/path) nor absolute-form (http://host/path)",
                 clip(target)
-            ))),
+            )))
+            }
         };
         let (path, query) = split_path_query(&origin);
 

@@ -28,7 +28,11 @@ fn read(p: &Path) -> String {
 }
 
 fn all_header_names(req: &Request) -> Vec<String> {
-    let mut v: Vec<String> = req.headers.iter().map(|(k, _)| k.to_ascii_lowercase()).collect();
+    let mut v: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -90,7 +94,12 @@ fn sign_case(case: &Case, presign: bool, rules: Rules) -> (v4::V4Signed, Request
 fn v4_suite_header_and_presigned_generic_rules() {
     let Some(root) = suite_dir() else { return };
     let cases = v4_cases(&root);
-    assert!(cases.len() >= 38, "expected 38 v4/ cases in {}, found {}", root.display(), cases.len());
+    assert!(
+        cases.len() >= 38,
+        "expected 38 v4/ cases in {}, found {}",
+        root.display(),
+        cases.len()
+    );
     let mut failures = Vec::new();
     for case in &cases {
         let rules = Rules::Generic {
@@ -113,20 +122,38 @@ fn v4_suite_header_and_presigned_generic_rules() {
             }
         }
         // Verify the suite's own signed request (header variant) with the verifier.
-        let sreq = Request::parse(read(&case.dir.join("header-signed-request.txt")).as_bytes()).unwrap();
+        let sreq =
+            Request::parse(read(&case.dir.join("header-signed-request.txt")).as_bytes()).unwrap();
         let auth = v4::parse_header(&sreq, sreq.header("authorization").unwrap()).unwrap();
         let payload = v4::payload_hash_for(&sreq, &auth, rules).unwrap();
-        let key = v4::signing_key(SK, &auth.scope.date, &auth.scope.region, &auth.scope.service);
+        let key = v4::signing_key(
+            SK,
+            &auth.scope.date,
+            &auth.scope.region,
+            &auth.scope.service,
+        );
         if !v4::verify(&sreq, &auth, &payload, rules, &key).matched {
-            failures.push(format!("{}: the suite's signed request does not verify", case.name));
+            failures.push(format!(
+                "{}: the suite's signed request does not verify",
+                case.name
+            ));
         }
         let mut tampered = sreq.clone();
-        tampered.method = if sreq.method == "GET" { "PUT".into() } else { "GET".into() };
+        tampered.method = if sreq.method == "GET" {
+            "PUT".into()
+        } else {
+            "GET".into()
+        };
         if v4::verify(&tampered, &auth, &payload, rules, &key).matched {
             failures.push(format!("{}: a changed method still verifies", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -141,21 +168,27 @@ fn v4_suite_s3_rules_where_they_apply() {
         let want = read(&case.dir.join("header-canonical-request.txt"));
         let request = read(&case.dir.join("request.txt"));
         let path = request.split_whitespace().nth(1).unwrap_or("");
-        let normalizing = case.name.ends_with("-normalized")
-            && (path.contains("/.") || path.contains("//"));
+        let normalizing =
+            case.name.ends_with("-normalized") && (path.contains("/.") || path.contains("//"));
         // S3 always has x-amz-content-sha256; drop it from our text to compare the rest.
         let ours = strip_content_sha(&signed.canonical_request);
         let want_cmp = strip_content_sha(&want);
         let same = ours == want_cmp;
         match (normalizing, same) {
             (false, true) => reproduced += 1,
-            (false, false) => failures.push(format!("{}: S3 rules differ:\n ours {ours:?}\n want {want_cmp:?}", case.name)),
+            (false, false) => failures.push(format!(
+                "{}: S3 rules differ:\n ours {ours:?}\n want {want_cmp:?}",
+                case.name
+            )),
             (true, true) => failures.push(format!("{}: S3 rules should NOT normalize", case.name)),
             (true, false) => {}
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(reproduced >= 31, "S3 rules reproduced only {reproduced} cases");
+    assert!(
+        reproduced >= 31,
+        "S3 rules reproduced only {reproduced} cases"
+    );
 }
 
 fn strip_content_sha(creq: &str) -> String {
@@ -179,7 +212,10 @@ fn smithy_additions_double_encode_generic_only() {
         let req = Request::parse(read(&dir.join("request.txt")).as_bytes()).unwrap();
         let want = read(&dir.join("header-canonical-request.txt"));
         let want_uri = want.split('\n').nth(1).unwrap();
-        let generic = v4::canonical_uri(&req.path, PathForm::Rules(Rules::Generic { normalize: true }));
+        let generic = v4::canonical_uri(
+            &req.path,
+            PathForm::Rules(Rules::Generic { normalize: true }),
+        );
         assert_eq!(generic, want_uri, "{case}: generic canonical URI");
         let s3 = v4::canonical_uri(&req.path, PathForm::Rules(Rules::S3));
         assert_ne!(s3, want_uri, "{case}: S3 must not double-encode");
@@ -240,7 +276,10 @@ fn classic_suite() {
         let want_creq = read(&creq_path);
         if name == "double-encode-path" {
             // Its .creq carries another date than its .req; only the URI line is meaningful.
-            let uri = v4::canonical_uri(&req.path, PathForm::Rules(Rules::Generic { normalize: true }));
+            let uri = v4::canonical_uri(
+                &req.path,
+                PathForm::Rules(Rules::Generic { normalize: true }),
+            );
             assert_eq!(uri, want_creq.split('\n').nth(1).unwrap(), "classic/{name}");
             checked += 1;
             continue;
@@ -250,7 +289,10 @@ fn classic_suite() {
         let now = sigtap::timefmt::parse_amz_date(date).unwrap();
         // Sign what the case signed (its SignedHeaders line) under the case's scope.
         let creq_lines: Vec<&str> = want_creq.split('\n').collect();
-        let names: Vec<String> = creq_lines[creq_lines.len() - 2].split(';').map(str::to_string).collect();
+        let names: Vec<String> = creq_lines[creq_lines.len() - 2]
+            .split(';')
+            .map(str::to_string)
+            .collect();
         let want_sts = read(&dir.join(format!("{name}.sts")));
         let scope: Vec<&str> = want_sts.split('\n').nth(2).unwrap().split('/').collect();
         let (region, service) = (scope[1], scope[2]);
@@ -273,7 +315,10 @@ fn classic_suite() {
         );
         checked += 1;
         if signed.canonical_request != want_creq {
-            failures.push(format!("classic/{name}: stage canonical request\n ours {:?}\n want {:?}", signed.canonical_request, want_creq));
+            failures.push(format!(
+                "classic/{name}: stage canonical request\n ours {:?}\n want {:?}",
+                signed.canonical_request, want_creq
+            ));
             continue;
         }
         // one file of the suite ends in a newline, the others do not
@@ -286,6 +331,11 @@ fn classic_suite() {
             failures.push(format!("classic/{name}: stage signature"));
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(checked >= 30, "only {checked} classic cases found");
 }

@@ -25,7 +25,11 @@ fn cos_body(v: &Value) -> Vec<u8> {
     }
     match v.pointer("/sdk_call/args/Body") {
         Some(Value::String(s)) => s.as_bytes().to_vec(),
-        Some(Value::Object(o)) => o.get("base64").and_then(Value::as_str).map(b64).unwrap_or_default(),
+        Some(Value::Object(o)) => o
+            .get("base64")
+            .and_then(Value::as_str)
+            .map(b64)
+            .unwrap_or_default(),
         _ if v["name"] == "doc-7778-upload-put-object" => b"ObjectContent".to_vec(),
         _ => Vec::new(),
     }
@@ -44,7 +48,12 @@ fn cos_public_vectors_stage_by_stage() {
             "" => v["path"].as_str().unwrap().to_string(),
             q => format!("{}?{q}", v["path"].as_str().unwrap()),
         };
-        let raw = raw_request(v["method"].as_str().unwrap(), &target, &header_pairs(&v["headers"]), &cos_body(v));
+        let raw = raw_request(
+            v["method"].as_str().unwrap(),
+            &target,
+            &header_pairs(&v["headers"]),
+            &cos_body(v),
+        );
         let req = Request::parse(&raw).unwrap_or_else(|e| panic!("{name}: {e}"));
         let now = v["sdk_now"].as_i64().unwrap();
         let r = inspector(
@@ -54,19 +63,32 @@ fn cos_public_vectors_stage_by_stage() {
         )
         .inspect(&req, now);
         let status = v["wire_rederivation"]["status"].as_str().unwrap_or("match");
-        let carrier = if v["mode"] == "header" { Carrier::Header } else { Carrier::Query };
+        let carrier = if v["mode"] == "header" {
+            Carrier::Header
+        } else {
+            Carrier::Query
+        };
         if r.scheme != Scheme::Cos || r.carrier != carrier {
-            failures.push(format!("{name}: scheme/carrier {:?}/{:?}", r.scheme, r.carrier));
+            failures.push(format!(
+                "{name}: scheme/carrier {:?}/{:?}",
+                r.scheme, r.carrier
+            ));
             continue;
         }
         if name.ends_with("case-colliding-params") {
             // COS-SIGNATURE.md 2.2: either reading is acceptable; the report must say which.
-            assert!(r.verdict == Verdict::Invalid || r.has(code::SIGNATURE_READING), "{name}");
+            assert!(
+                r.verdict == Verdict::Invalid || r.has(code::SIGNATURE_READING),
+                "{name}"
+            );
             continue;
         }
         if status == "match" {
             if r.verdict != Verdict::Valid {
-                failures.push(format!("{name}: verdict {:?}, findings {:?}", r.verdict, r.findings));
+                failures.push(format!(
+                    "{name}: verdict {:?}, findings {:?}",
+                    r.verdict, r.findings
+                ));
             }
             if r.stages.http_string.as_deref() != v["http_string"].as_str() {
                 failures.push(format!(
@@ -81,10 +103,18 @@ fn cos_public_vectors_stage_by_stage() {
                 failures.push(format!("{name}: stage signature differs"));
             }
         } else if r.verdict != Verdict::Invalid || !r.has(code::SIGNATURE_MISMATCH) {
-            failures.push(format!("{name}: a wire mismatch vector was not rejected: {:?}", r.findings));
+            failures.push(format!(
+                "{name}: a wire mismatch vector was not rejected: {:?}",
+                r.findings
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} COS vector failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} COS vector failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn aws_request(v: &Value) -> Request {
@@ -96,13 +126,18 @@ fn aws_request(v: &Value) -> Request {
     } else {
         Vec::new()
     };
-    let te = headers
-        .iter()
-        .any(|(k, val)| k.eq_ignore_ascii_case("transfer-encoding") && val.eq_ignore_ascii_case("chunked"));
+    let te = headers.iter().any(|(k, val)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && val.eq_ignore_ascii_case("chunked")
+    });
     if te {
         body = http_chunked(&body, 48);
     }
-    let raw = raw_request(v["method"].as_str().unwrap(), &origin_form(v["url"].as_str().unwrap()), &headers, &body);
+    let raw = raw_request(
+        v["method"].as_str().unwrap(),
+        &origin_form(v["url"].as_str().unwrap()),
+        &headers,
+        &body,
+    );
     Request::parse(&raw).unwrap_or_else(|e| panic!("{}: {e}", v["name"]))
 }
 
@@ -125,7 +160,10 @@ fn s3_public_vectors_stage_by_stage() {
         .inspect(&req, now);
         let (scheme, carrier) = v["scheme"].as_str().unwrap().split_once('-').unwrap();
         if r.scheme.as_str() != scheme || r.carrier.as_str() != carrier {
-            failures.push(format!("{name}: scheme/carrier {:?}/{:?}", r.scheme, r.carrier));
+            failures.push(format!(
+                "{name}: scheme/carrier {:?}/{:?}",
+                r.scheme, r.carrier
+            ));
         }
         let expect = v["expect"].as_str().unwrap_or("accept");
         if expect == "accept" {
@@ -146,10 +184,14 @@ fn s3_public_vectors_stage_by_stage() {
             }
             if scheme == "sigv2" {
                 let botocore = v["string_to_sign"].as_str();
-                let doc_variant = v.pointer("/s3_doc_variant/string_to_sign").and_then(Value::as_str);
+                let doc_variant = v
+                    .pointer("/s3_doc_variant/string_to_sign")
+                    .and_then(Value::as_str);
                 let ours = r.stages.string_to_sign.as_deref();
                 if ours != botocore && ours != doc_variant {
-                    failures.push(format!("{name}: stage string to sign differs:\n ours {ours:?}\n boto {botocore:?}"));
+                    failures.push(format!(
+                        "{name}: stage string to sign differs:\n ours {ours:?}\n boto {botocore:?}"
+                    ));
                 }
             }
             if r.stages.expected_signature.as_deref() != v["signature"].as_str() {
@@ -161,24 +203,44 @@ fn s3_public_vectors_stage_by_stage() {
                 other => panic!("{name}: unknown expectation {other}"),
             };
             if r.verdict != Verdict::Invalid || !r.has(want) {
-                failures.push(format!("{name}: expected rejection with {want}, got {:?}: {:?}", r.verdict, r.findings));
+                failures.push(format!(
+                    "{name}: expected rejection with {want}, got {:?}: {:?}",
+                    r.verdict, r.findings
+                ));
             }
         }
         // the S3-documented SigV2 variant must verify too, and say which Date line matched
-        if let Some(doc_auth) = v.pointer("/s3_doc_variant/authorization").and_then(Value::as_str) {
+        if let Some(doc_auth) = v
+            .pointer("/s3_doc_variant/authorization")
+            .and_then(Value::as_str)
+        {
             let mut alt = req.clone();
             alt.set_header("Authorization", doc_auth);
-            let r2 = inspector(v["access_key"].as_str().unwrap(), v["secret_key"].as_str().unwrap(), None)
-                .inspect(&alt, now);
+            let r2 = inspector(
+                v["access_key"].as_str().unwrap(),
+                v["secret_key"].as_str().unwrap(),
+                None,
+            )
+            .inspect(&alt, now);
             if r2.verdict != Verdict::Valid || r2.has(code::SIGNATURE_READING) {
-                failures.push(format!("{name}: s3_doc_variant should verify with the documented reading: {:?}", r2.findings));
+                failures.push(format!(
+                    "{name}: s3_doc_variant should verify with the documented reading: {:?}",
+                    r2.findings
+                ));
             }
             if !r.has(code::SIGNATURE_READING) {
-                failures.push(format!("{name}: botocore's Date line matched without saying so"));
+                failures.push(format!(
+                    "{name}: botocore's Date line matched without saying so"
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} S3 vector failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} S3 vector failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -188,7 +250,10 @@ fn s3_generic_contrast_is_rejected_under_s3_rules() {
     let doc = load_json(&dir.join("vectors/s3_public.json"));
     let mut seen = 0;
     for v in doc["vectors"].as_array().unwrap() {
-        let Some(sig) = v.pointer("/generic_sigv4_contrast/signature").and_then(Value::as_str) else {
+        let Some(sig) = v
+            .pointer("/generic_sigv4_contrast/signature")
+            .and_then(Value::as_str)
+        else {
             continue;
         };
         seen += 1;
@@ -197,9 +262,17 @@ fn s3_generic_contrast_is_rejected_under_s3_rules() {
         let provided = auth.rsplit_once("Signature=").unwrap().1.to_string();
         req.set_header("Authorization", auth.replace(&provided, sig));
         let now = parse_user_time(v["time"].as_str().unwrap()).unwrap();
-        let r = inspector(v["access_key"].as_str().unwrap(), v["secret_key"].as_str().unwrap(), None)
-            .inspect(&req, now);
-        assert!(r.has(code::SIGNATURE_MISMATCH), "{}: the generic-rule signature verified under S3 rules", v["name"]);
+        let r = inspector(
+            v["access_key"].as_str().unwrap(),
+            v["secret_key"].as_str().unwrap(),
+            None,
+        )
+        .inspect(&req, now);
+        assert!(
+            r.has(code::SIGNATURE_MISMATCH),
+            "{}: the generic-rule signature verified under S3 rules",
+            v["name"]
+        );
     }
     assert!(seen >= 3, "expected the contrast vectors, found {seen}");
 }
@@ -243,12 +316,17 @@ fn chunked_public_vectors_verify_chunk_by_chunk() {
                     .findings
                     .iter()
                     .find(|f| f.code == code::CHUNK_SIGNATURE_MISMATCH)
-                    .unwrap_or_else(|| panic!("{name}: chunk {index} change not caught: {:?}", r.findings));
+                    .unwrap_or_else(|| {
+                        panic!("{name}: chunk {index} change not caught: {:?}", r.findings)
+                    });
                 assert_eq!(f.evidence["chunk_index"], index as u64, "{name}");
             }
         }
     }
-    assert_eq!(count, 3, "expected 3 wire requests in s3_chunked_public.json");
+    assert_eq!(
+        count, 3,
+        "expected 3 wire requests in s3_chunked_public.json"
+    );
 }
 
 #[test]
@@ -260,7 +338,12 @@ fn chunked_trailer_reference_value() {
         text.contains("df5735bd9f3295cd9386572292562fefc93ba94e80a0a1ddcbd652c4e0a75e6c"),
         "the aws-c-auth trailer reference value moved"
     );
-    let key = sigtap::sig::v4::signing_key("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "20130524", "us-east-1", "s3");
+    let key = sigtap::sig::v4::signing_key(
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "20130524",
+        "us-east-1",
+        "s3",
+    );
     let mut chain = sigtap::sig::v4::chunked::ChainSigner::new(
         key,
         "20130524T000000Z",

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 pub fn shared_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("SIGTAP_SHARED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("shared"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("shared")
+        });
     if dir.join("vectors").is_dir() {
         return Some(dir);
     }
@@ -32,7 +36,12 @@ pub fn shared_dir() -> Option<PathBuf> {
 }
 
 /// One raw HTTP/1.1 request, headers written `Name: value`.
-pub fn raw_request(method: &str, target: &str, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+pub fn raw_request(
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut out = format!("{method} {target} HTTP/1.1\r\n").into_bytes();
     for (k, v) in headers {
         out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
@@ -88,6 +97,7 @@ pub fn b64(s: &str) -> Vec<u8> {
 }
 
 pub fn load_json(path: &std::path::Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
