@@ -168,7 +168,7 @@ fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
             };
             let end = match &a.end {
                 Some(e) => parse_time_flag("--end", Some(e))?,
-                None => start + a.expires,
+                None => start.saturating_add(a.expires),
             };
             if end < start {
                 return Err(usage("--end is before --start"));

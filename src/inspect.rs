@@ -6,7 +6,7 @@ use crate::credentials::{Credential, KeyStore};
 use crate::diagnose::time::{self as timediag, ClientTime, TimeFacts};
 use crate::findings::{code, Finding, Severity};
 use crate::sig::crypto::sha256;
-use crate::sig::encode::{hex, percent_decode, split_query, text};
+use crate::sig::encode::{decoded_text, hex, split_query, text};
 use crate::sig::v4::chunked::{ChainSigner, ChunkVerifier};
 use crate::sig::v4::{self, PathForm, QueryForm, Rules, SigningKeyCache};
 use crate::sig::{cos, v2, Carrier, Scheme};
@@ -281,9 +281,6 @@ impl Inspector {
         };
         Self::check_token(cred, token_sent.as_deref(), cos::TOKEN_HEADER, r);
         let check = cos::verify(req, &auth, cred.secret.expose());
-        r.stages.http_string = Some(check.http_string.text.clone());
-        r.stages.string_to_sign = Some(check.string_to_sign.clone());
-        r.stages.expected_signature = Some(check.expected.clone());
         if check.matched {
             if let Some(note) = &check.reading_note {
                 r.stages.reading = Some(note.clone());
@@ -292,8 +289,14 @@ impl Inspector {
                     format!("the signature matched with {note}"),
                 ));
             }
+            r.stages.http_string = Some(check.http_string.text);
+            r.stages.string_to_sign = Some(check.string_to_sign);
+            r.stages.expected_signature = Some(check.expected);
             return true;
         }
+        r.stages.http_string = Some(check.http_string.text.clone());
+        r.stages.string_to_sign = Some(check.string_to_sign.clone());
+        r.stages.expected_signature = Some(check.expected.clone());
         for h in &check.http_string.missing_headers {
             r.push(Finding::error(
                 code::MISSING_SIGNED_HEADER,
@@ -346,12 +349,12 @@ impl Inspector {
             (
                 Window {
                     start: Some(auth.time),
-                    end: auth.time + exp,
+                    end: auth.time.saturating_add(exp),
                 },
                 TimeFacts {
                     now: r.now,
                     presigned: true,
-                    window: Some((Some(auth.time), auth.time + exp)),
+                    window: Some((Some(auth.time), auth.time.saturating_add(exp))),
                     client_time: None,
                     skew_allowance: None,
                     made_at: Some(auth.time),
@@ -361,8 +364,8 @@ impl Inspector {
         } else {
             (
                 Window {
-                    start: Some(auth.time - v4::MAX_SKEW),
-                    end: auth.time + v4::MAX_SKEW,
+                    start: Some(auth.time.saturating_sub(v4::MAX_SKEW)),
+                    end: auth.time.saturating_add(v4::MAX_SKEW),
                 },
                 TimeFacts {
                     now: r.now,
@@ -513,9 +516,6 @@ impl Inspector {
                         }
                     }
                 }
-                r.stages.canonical_request = Some(check.canonical_request.text.clone());
-                r.stages.string_to_sign = Some(check.string_to_sign.clone());
-                r.stages.expected_signature = Some(check.expected.clone());
                 if check.matched {
                     verified = true;
                     if let Some(note) = &check.reading_note {
@@ -525,7 +525,13 @@ impl Inspector {
                             format!("the signature matched with {note}"),
                         ));
                     }
+                    r.stages.canonical_request = Some(check.canonical_request.text);
+                    r.stages.string_to_sign = Some(check.string_to_sign);
+                    r.stages.expected_signature = Some(check.expected);
                 } else {
+                    r.stages.canonical_request = Some(check.canonical_request.text.clone());
+                    r.stages.string_to_sign = Some(check.string_to_sign.clone());
+                    r.stages.expected_signature = Some(check.expected.clone());
                     for h in &check.canonical_request.missing_headers {
                         r.push(Finding::error(
                             code::MISSING_SIGNED_HEADER,
@@ -772,8 +778,8 @@ impl Inspector {
                 }
                 Ok(t) => {
                     r.window = Some(Window {
-                        start: Some(t - v4::MAX_SKEW),
-                        end: t + v4::MAX_SKEW,
+                        start: Some(t.saturating_sub(v4::MAX_SKEW)),
+                        end: t.saturating_add(v4::MAX_SKEW),
                     });
                     r.findings.extend(timediag::analyse(&TimeFacts {
                         now: r.now,
@@ -845,7 +851,7 @@ fn query_value(req: &Request, name: &str) -> Option<String> {
     let q = req.query.as_deref()?;
     split_query(q)
         .iter()
-        .find(|p| text(&percent_decode(p.name)).eq_ignore_ascii_case(name))
+        .find(|p| decoded_text(p.name).eq_ignore_ascii_case(name))
         .map(|p| text(&crate::sig::encode::form_decode(p.value)))
 }
 

@@ -50,11 +50,11 @@ pub struct TimeFacts {
 
 /// Which clock cause an offset (client minus now) points to; `None` when it agrees with now.
 pub fn clock_cause(offset: i64) -> Option<&'static str> {
-    let a = offset.abs();
+    let a = offset.saturating_abs();
     if a <= AGREEMENT {
         return None;
     }
-    let hours = (a + 1800) / 3600;
+    let hours = a.saturating_add(1800) / 3600;
     if (1..=14).contains(&hours) && (a - hours * 3600).abs() <= 120 {
         return Some(cause::TIMEZONE_OFFSET);
     }
@@ -107,11 +107,11 @@ fn expiry_cause(facts: &TimeFacts) -> (&'static str, Option<i64>, String) {
             "the request carries no client time".into(),
         );
     };
-    let offset = ct.time - facts.now;
+    let offset = ct.time.saturating_sub(facts.now);
     let pick = |off: i64| clock_cause(off).unwrap_or(cause::USED_TOO_LATE);
     let chosen = pick(offset);
     if let Some((lo, hi)) = ct.range {
-        let (a, b) = (pick(lo - facts.now), pick(hi - facts.now));
+        let (a, b) = (pick(lo.saturating_sub(facts.now)), pick(hi.saturating_sub(facts.now)));
         if a != b {
             return (
                 cause::UNKNOWN,
@@ -134,8 +134,8 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
     let now = facts.now;
     if let Some(allow) = facts.skew_allowance {
         if let Some(ct) = &facts.client_time {
-            let offset = ct.time - now;
-            if offset.abs() > allow {
+            let offset = ct.time.saturating_sub(now);
+            if offset.saturating_abs() > allow {
                 let c = clock_cause(offset).unwrap_or(if offset < 0 {
                     cause::CLIENT_CLOCK_BEHIND
                 } else {
@@ -181,10 +181,10 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
                     code::EMPTY_WINDOW,
                     format!(
                         "the window ends {} before it starts ({window_text})",
-                        human_duration(s - end)
+                        human_duration(s.saturating_sub(end))
                     ),
                 )
-                .with("window_seconds", end - s),
+                .with("window_seconds", end.saturating_sub(s)),
             );
             return out;
         }
@@ -194,16 +194,16 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
                 format!("the window lasts zero seconds ({window_text}): valid only during that one second"),
             ));
         }
-        if facts.has_session_token && end - s > TEMP_KEY_LIFETIME {
+        if facts.has_session_token && end.saturating_sub(s) > TEMP_KEY_LIFETIME {
             out.push(
                 Finding::warning(
                     code::TEMP_KEY_WINDOW_TOO_LONG,
                     format!(
                         "a temporary key (session token) signs a {} window; COS root-account temporary keys live at most 2h (sub-account keys up to 36h), so the signature stops working when the token expires",
-                        human_duration(end - s)
+                        human_duration(end.saturating_sub(s))
                     ),
                 )
-                .with("window_seconds", end - s),
+                .with("window_seconds", end.saturating_sub(s)),
             );
         }
     }
@@ -213,7 +213,7 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
             code::EXPIRED,
             format!(
                 "expired {} ago ({window_text}, now {}): {}{}",
-                human_duration(now - end),
+                human_duration(now.saturating_sub(end)),
                 hhmmss(now),
                 cause_text(c, offset.unwrap_or(0)),
                 if basis.is_empty() {
@@ -224,7 +224,7 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
             ),
         )
         .with_cause(c)
-        .with("expired_seconds_ago", now - end)
+        .with("expired_seconds_ago", now.saturating_sub(end))
         .with("window_end", rfc3339(end))
         .with("now", rfc3339(now));
         if let Some(o) = offset {
@@ -235,14 +235,14 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
     }
     // Not yet valid: a COS window that opens after now, or a SigV4 URL dated > 15 min ahead.
     let opens = match (start, facts.made_at) {
-        (_, Some(made)) if made - now > S3_SKEW => Some(made),
+        (_, Some(made)) if made.saturating_sub(now) > S3_SKEW => Some(made),
         (Some(s), None) if s > now => Some(s),
         _ => None,
     };
     if let Some(opens) = opens {
         let offset = match &facts.client_time {
-            Some(ct) => ct.time - now,
-            None => opens - now,
+            Some(ct) => ct.time.saturating_sub(now),
+            None => opens.saturating_sub(now),
         };
         let c = match clock_cause(offset) {
             Some(cause::TIMEZONE_OFFSET) => cause::TIMEZONE_OFFSET,
@@ -253,13 +253,13 @@ pub fn analyse(facts: &TimeFacts) -> Vec<Finding> {
                 code::NOT_YET_VALID,
                 format!(
                     "not valid for another {} ({window_text}, now {}): {}",
-                    human_duration(opens - now),
+                    human_duration(opens.saturating_sub(now)),
                     hhmmss(now),
                     cause_text(c, offset)
                 ),
             )
             .with_cause(c)
-            .with("opens_in_seconds", opens - now)
+            .with("opens_in_seconds", opens.saturating_sub(now))
             .with("client_offset_seconds", offset)
             .with("now", rfc3339(now)),
         );
@@ -289,16 +289,16 @@ pub fn cos_sdk_backdating(user_agent: Option<&str>) -> Option<(&'static str, i64
 pub fn cos_client_time(start: UnixTime, user_agent: Option<&str>) -> ClientTime {
     match cos_sdk_backdating(user_agent) {
         Some((sdk, back)) => ClientTime {
-            time: start + back,
+            time: start.saturating_add(back),
             basis: format!(
                 "window start + the {back} s back-dating of {sdk}, named in User-Agent"
             ),
             range: None,
         },
         None => ClientTime {
-            time: start + 60,
+            time: start.saturating_add(60),
             basis: "window start; User-Agent names no known COS SDK, so the SDK back-dating (0-60 s) is a guess".into(),
-            range: Some((start, start + 60)),
+            range: Some((start, start.saturating_add(60))),
         },
     }
 }
@@ -375,6 +375,22 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn extreme_windows_do_not_overflow() {
+        for (s, e, tok) in [(i64::MIN, i64::MAX, true), (i64::MAX, i64::MIN, true), (0, i64::MIN, false)] {
+            let facts = TimeFacts {
+                now: 1_750_000_000,
+                presigned: true,
+                window: Some((Some(s), e)),
+                client_time: Some(cos_client_time(i64::MAX, None)),
+                skew_allowance: Some(900),
+                made_at: Some(i64::MIN),
+                has_session_token: tok,
+            };
+            let _ = analyse(&facts);
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! building the HttpString, signing and verifying. Rules: `spec/COS-SIGNATURE.md`.
 
 use super::crypto::{ct_eq, hmac_sha1, sha1};
-use super::encode::{form_decode, hex, percent_decode, split_query, text, uri_encode};
+use super::encode::{
+    form_decode, form_decoded_text, hex, percent_decode, split_query, text, uri_encode,
+};
 use super::plan::SigningPlan;
 use crate::clock::UnixTime;
 use crate::wire::Request;
@@ -117,7 +119,7 @@ pub fn extract(req: &Request) -> Result<Option<CosAuth>, String> {
         CosCarrier::SignParam => {
             let sign = split_query(req.query.as_deref().unwrap_or(""))
                 .iter()
-                .find(|p| text(&form_decode(p.name)) == "sign")
+                .find(|p| form_decoded_text(p.name) == "sign")
                 .map(|p| text(&form_decode(p.value)))
                 .unwrap_or_default();
             parse_fields(&sign)
@@ -224,6 +226,9 @@ pub struct HttpString {
 
 /// The path as COS signs it: `+` read as space, percent-decoded, never normalized.
 pub fn uri_pathname(raw_path: &str) -> String {
+    if !raw_path.contains(['+', '%']) {
+        return raw_path.to_string();
+    }
     text(&percent_decode(&raw_path.replace('+', " ")))
 }
 
@@ -238,14 +243,14 @@ pub fn http_string(
     if let Some(q) = &req.query {
         for p in split_query(q) {
             let name = cos_encode(&form_decode(p.name)).to_ascii_lowercase();
-            if param_list.iter().any(|l| *l == name) {
+            if param_list.contains(&name) {
                 params.push((name, form_decode(p.value)));
             }
         }
     }
     match reading {
         ParamReading::AllValues => {}
-        ParamReading::RawValueOrder => params.sort_by(|a, b| a.cmp(b)),
+        ParamReading::RawValueOrder => params.sort(),
         ParamReading::LastValue | ParamReading::FirstValue => {
             if reading == ParamReading::LastValue {
                 params.reverse();
@@ -278,12 +283,19 @@ pub fn http_string(
     names.dedup();
     let mut hpairs: Vec<(String, String)> = Vec::new();
     let mut missing_headers = Vec::new();
+    // header names as COS lists them: encoded, lower-cased (computed once per request)
+    let wire_names: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(k, _)| cos_encode(k.trim().as_bytes()).to_ascii_lowercase())
+        .collect();
     for n in names {
         let mut values: Vec<String> = req
             .headers
             .iter()
-            .filter(|(k, _)| cos_encode(k.trim().as_bytes()).to_ascii_lowercase() == *n)
-            .map(|(_, v)| cos_encode(v.trim_matches([' ', '\t']).as_bytes()))
+            .zip(&wire_names)
+            .filter(|(_, wn)| *wn == n)
+            .map(|((_, v), _)| cos_encode(v.trim_matches([' ', '\t']).as_bytes()))
             .collect();
         if values.is_empty() {
             match (n.as_str(), req.authority.as_deref()) {
@@ -297,20 +309,23 @@ pub fn http_string(
         values.sort();
         hpairs.extend(values.into_iter().map(|v| (n.clone(), v)));
     }
-    let join = |pairs: &[(String, String)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&")
-    };
-    let text = format!(
-        "{}\n{}\n{}\n{}\n",
-        req.method.to_ascii_lowercase(),
-        uri_pathname(&req.path),
-        join(&encoded),
-        join(&hpairs)
-    );
+    let path = uri_pathname(&req.path);
+    let mut text = String::with_capacity(64 + path.len() + 48 * (encoded.len() + hpairs.len()));
+    text.push_str(&req.method.to_ascii_lowercase());
+    text.push('\n');
+    text.push_str(&path);
+    text.push('\n');
+    for pairs in [&encoded, &hpairs] {
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push('&');
+            }
+            text.push_str(k);
+            text.push('=');
+            text.push_str(v);
+        }
+        text.push('\n');
+    }
     HttpString {
         text,
         missing_headers,
@@ -350,7 +365,7 @@ pub struct CosCheck {
 /// Whether the query has a listed name more than once (then SDK readings differ).
 fn has_repeated_listed_param(req: &Request, list: &[String]) -> bool {
     let mut seen = std::collections::BTreeSet::new();
-    req.query.as_deref().map_or(false, |q| {
+    req.query.as_deref().is_some_and(|q| {
         split_query(q).iter().any(|p| {
             let n = cos_encode(&form_decode(p.name)).to_ascii_lowercase();
             list.contains(&n) && !seen.insert(n)

@@ -10,17 +10,21 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// Encodes every byte outside the unreserved set as `%XX` (upper-case hex);
 /// `keep_slash` leaves `/` alone (path segments).
 pub fn uri_encode(data: &[u8], keep_slash: bool) -> String {
-    let mut out = String::with_capacity(data.len() + data.len() / 2);
+    let keep = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
+    let mut out = Vec::with_capacity(data.len() + data.len() / 2);
     for &b in data {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b as char);
+        if keep(b) {
+            out.push(b);
         } else {
-            out.push('%');
-            out.push(HEX_UPPER[(b >> 4) as usize] as char);
-            out.push(HEX_UPPER[(b & 15) as usize] as char);
+            out.extend_from_slice(&[
+                b'%',
+                HEX_UPPER[(b >> 4) as usize],
+                HEX_UPPER[(b & 15) as usize],
+            ]);
         }
     }
-    out
+    // only ASCII was written
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -44,6 +48,9 @@ pub fn form_decode(s: &str) -> Vec<u8> {
 
 fn decode(s: &str, plus_is_space: bool) -> Vec<u8> {
     let b = s.as_bytes();
+    if !b.iter().any(|&c| c == b'%' || (plus_is_space && c == b'+')) {
+        return b.to_vec();
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -67,6 +74,24 @@ fn decode(s: &str, plus_is_space: bool) -> Vec<u8> {
 /// Lossy UTF-8 text of decoded bytes (for display and string-based canonical forms).
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Percent-decoded text, borrowed when there is nothing to decode.
+pub fn decoded_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('%') {
+        std::borrow::Cow::Owned(text(&percent_decode(s)))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Form-decoded text, borrowed when there is nothing to decode.
+pub fn form_decoded_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['%', '+']) {
+        std::borrow::Cow::Owned(text(&form_decode(s)))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 /// One `name[=value]` piece of a raw query string, still encoded.

@@ -396,7 +396,7 @@ pub fn sign(req: &Request, p: &V2SignParams<'_>) -> V2Signed {
     };
     let mut work = plan.apply(req);
     if let Some(secs) = p.presign_expires {
-        let expires = p.now + secs;
+        let expires = p.now.saturating_add(secs);
         let mut extra = vec![
             format!(
                 "AWSAccessKeyId={}",

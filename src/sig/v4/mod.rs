@@ -4,11 +4,12 @@
 pub mod chunked;
 
 use super::crypto::{ct_eq, hmac_sha256, sha256, EMPTY_SHA256};
-use super::encode::{hex, percent_decode, split_query, text, uri_encode};
+use super::encode::{decoded_text, hex, percent_decode, split_query, text, uri_encode};
 use super::plan::SigningPlan;
 use crate::clock::UnixTime;
 use crate::timefmt::{amz_date, parse_amz_date, parse_http_date};
 use crate::wire::Request;
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -156,7 +157,7 @@ pub fn looks_like_v4(value: &str) -> bool {
 pub fn has_presigned_params(req: &Request) -> bool {
     req.query.as_deref().is_some_and(|q| {
         split_query(q).iter().any(|p| {
-            let n = text(&percent_decode(p.name));
+            let n = decoded_text(p.name);
             n == "X-Amz-Signature" || n == "X-Amz-Algorithm" || n == "X-Amz-Credential"
         })
     })
@@ -368,7 +369,7 @@ pub fn canonical_query(raw_query: Option<&str>, presigned: bool, form: QueryForm
     };
     let mut pairs: Vec<(String, String)> = split_query(q)
         .into_iter()
-        .filter(|p| !(presigned && text(&percent_decode(p.name)) == "X-Amz-Signature"))
+        .filter(|p| !(presigned && decoded_text(p.name) == "X-Amz-Signature"))
         .map(|p| match form {
             QueryForm::Raw => (p.name.to_string(), p.value.to_string()),
             QueryForm::Reencode => (
@@ -486,7 +487,7 @@ pub fn signature(key: &[u8; 32], string_to_sign: &str) -> String {
 /// The secret itself is never a map key; its SHA-256 is, and only in memory.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    map: Mutex<HashMap<([u8; 32], String, String, String), [u8; 32]>>,
+    map: Mutex<HashMap<[u8; 32], [u8; 32]>>,
 }
 
 impl std::fmt::Debug for SigningKeyCache {
@@ -503,12 +504,13 @@ impl SigningKeyCache {
     }
 
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-        let id = (
-            sha256(secret.as_bytes()),
-            date.to_string(),
-            region.to_string(),
-            service.to_string(),
-        );
+        // One digest over length-prefixed parts identifies (secret, date, region, service).
+        let mut h = Sha256::new();
+        for part in [secret, date, region, service] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let id: [u8; 32] = h.finalize().into();
         let mut map = match self.map.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
