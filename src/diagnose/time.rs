@@ -111,7 +111,10 @@ fn expiry_cause(facts: &TimeFacts) -> (&'static str, Option<i64>, String) {
     let pick = |off: i64| clock_cause(off).unwrap_or(cause::USED_TOO_LATE);
     let chosen = pick(offset);
     if let Some((lo, hi)) = ct.range {
-        let (a, b) = (pick(lo.saturating_sub(facts.now)), pick(hi.saturating_sub(facts.now)));
+        let (a, b) = (
+            pick(lo.saturating_sub(facts.now)),
+            pick(hi.saturating_sub(facts.now)),
+        );
         if a != b {
             return (
                 cause::UNKNOWN,
@@ -379,7 +382,11 @@ mod tests {
 
     #[test]
     fn extreme_windows_do_not_overflow() {
-        for (s, e, tok) in [(i64::MIN, i64::MAX, true), (i64::MAX, i64::MIN, true), (0, i64::MIN, false)] {
+        for (s, e, tok) in [
+            (i64::MIN, i64::MAX, true),
+            (i64::MAX, i64::MIN, true),
+            (0, i64::MIN, false),
+        ] {
             let facts = TimeFacts {
                 now: 1_750_000_000,
                 presigned: true,
