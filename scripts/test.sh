@@ -25,8 +25,7 @@ if [ -x "$SHARED/checks/engine-public" ]; then
   step "shared public checks ($SHARED/checks)"
   cargo build --release --quiet
   "$SHARED/checks/engine-public" target/release/sigtap | tail -n 3
-  # diagnose-public covers the diagnosis issue; it reports, it does not gate yet
-  "$SHARED/checks/diagnose-public" target/release/sigtap | tail -n 1 || true
+  "$SHARED/checks/diagnose-public" target/release/sigtap | tail -n 1
 elif [ "${CI:-}" = "true" ]; then
   echo "FAIL: $SHARED/checks is missing in CI" >&2
   exit 1

@@ -95,6 +95,10 @@ pub mod code {
     pub const HOST_NOT_SIGNED: &str = "host-not-signed";
     pub const TEMP_KEY_WINDOW_TOO_LONG: &str = "temp-key-window-too-long";
     pub const EMPTY_WINDOW: &str = "empty-window";
+    pub const BATCH_DELETE_LEADING_SLASH: &str = "batch-delete-leading-slash";
+    pub const COPY_SOURCE_MALFORMED: &str = "copy-source-malformed";
+    pub const UNSIGNED_RESPONSE_PARAM: &str = "unsigned-response-param";
+    pub const NO_SUCH_UPLOAD: &str = "no-such-upload";
 }
 
 /// One catalog entry: what a code means and how to fix it.
@@ -245,6 +249,30 @@ pub const CATALOG: &[Entry] = &[
         title: "The signature window is empty",
         explanation: "The window ends before it starts (or lasts zero seconds), so no request can be valid with it.",
         fix: "Check how the client computes the start and end of q-sign-time / X-Amz-Expires.",
+    },
+    Entry {
+        code: code::BATCH_DELETE_LEADING_SLASH,
+        title: "A batch delete lists keys that start with '/'",
+        explanation: "Object keys have no leading slash. COS answers a multi-object delete (POST ?delete) whose XML names `/dir/file` with success, but deletes nothing for that key (a case from the COS FAQ).",
+        fix: "List keys without the leading '/' in the <Key> elements.",
+    },
+    Entry {
+        code: code::COPY_SOURCE_MALFORMED,
+        title: "The copy source is not of the documented shape",
+        explanation: "x-cos-copy-source must be <bucket>-<appid>.cos.<region>.myqcloud.com/<url-encoded key> (optionally ?versionId=...); x-amz-copy-source must be [/]<bucket>/<url-encoded key> or an access-point ARN. Unencoded keys and missing parts make the copy fail or copy the wrong object.",
+        fix: "Build the copy source from the bucket, region and the URL-encoded key.",
+    },
+    Entry {
+        code: code::UNSIGNED_RESPONSE_PARAM,
+        title: "response-* parameters are not covered by the signature",
+        explanation: "A COS signature covers only the parameters in q-url-param-list; unsigned response-content-type / response-content-disposition can be changed by anyone who has the link.",
+        fix: "Sign the response-* parameters (pass them as Params when presigning).",
+    },
+    Entry {
+        code: code::NO_SUCH_UPLOAD,
+        title: "An upload part for a finished multipart upload",
+        explanation: "The proxy saw this uploadId completed or aborted earlier; the service will answer NoSuchUpload (proxy log only).",
+        fix: "Start a new multipart upload, or stop retrying parts after completing it.",
     },
 ];
 

@@ -4,6 +4,7 @@
 use crate::clock::UnixTime;
 use crate::credentials::{Credential, KeyStore};
 use crate::diagnose::time::{self as timediag, ClientTime, TimeFacts};
+use crate::diagnose::{lints, mismatch};
 use crate::findings::{code, Finding, Severity};
 use crate::sig::crypto::sha256;
 use crate::sig::encode::{decoded_text, hex, split_query, text};
@@ -169,6 +170,10 @@ impl Inspector {
                 "no Authorization header and no presigned query parameters: an anonymous request",
             ));
         }
+        let cos_params = (r.scheme == Scheme::Cos)
+            .then(|| cos::extract(req).ok().flatten().map(|a| a.param_list))
+            .flatten();
+        r.findings.extend(lints::lint(req, cos_params.as_deref()));
         r.verdict = if r.findings.iter().any(|f| f.severity == Severity::Error) {
             Verdict::Invalid
         } else if verified {
@@ -303,17 +308,17 @@ impl Inspector {
                 format!("q-header-list names {h}, but the request has no {h} header"),
             ));
         }
-        r.push(
-            Finding::error(
-                code::SIGNATURE_MISMATCH,
-                format!(
-                    "q-signature {} does not match {} computed from the request as received",
-                    auth.signature, check.expected
-                ),
-            )
-            .with("provided", auth.signature.clone())
-            .with("expected", check.expected.clone()),
-        );
+        let f = Finding::error(
+            code::SIGNATURE_MISMATCH,
+            format!(
+                "q-signature {} does not match {} computed from the request as received",
+                auth.signature, check.expected
+            ),
+        )
+        .with("provided", auth.signature.clone())
+        .with("expected", check.expected.clone());
+        let e = mismatch::explain_cos(req, &auth, cred.secret.expose(), &self.keys);
+        r.push(attach(f, e));
         false
     }
 
@@ -547,20 +552,16 @@ impl Inspector {
                     )
                     .with("provided", auth.signature.clone())
                     .with("expected", check.expected.clone());
-                    if rules == Rules::S3 {
-                        let (_, raw_sts) =
-                            v4::stages(req, &auth, &payload, PathForm::Raw, QueryForm::Raw);
-                        let raw = v4::signature(&k, &raw_sts);
-                        if crate::sig::crypto::ct_eq(&raw, &auth.signature) {
-                            f = f.with_cause("path-encoding");
-                            f.message = format!(
-                                "the signature matches only the raw path and query as sent ({}), not their canonical re-encoding ({}); S3 decodes and re-encodes, so it rejects this request",
-                                req.path,
-                                v4::canonical_uri(&req.path, PathForm::Rules(Rules::S3))
-                            );
-                            f = f.with("raw_path_matched", true);
-                        }
-                    }
+                    let e = mismatch::explain_v4(
+                        req,
+                        &auth,
+                        rules,
+                        &payload,
+                        cred.secret.expose(),
+                        &self.keys,
+                        &self.cache,
+                    );
+                    f = attach(f, e);
                     r.push(f);
                 }
             }
@@ -815,17 +816,17 @@ impl Inspector {
         r.stages.string_to_sign = Some(check.string_to_sign.clone());
         r.stages.expected_signature = Some(check.expected.clone());
         if !check.matched {
-            r.push(
-                Finding::error(
-                    code::SIGNATURE_MISMATCH,
-                    format!(
-                        "signature {} does not match {} computed from the request as received",
-                        auth.signature, check.expected
-                    ),
-                )
-                .with("provided", auth.signature.clone())
-                .with("expected", check.expected.clone()),
-            );
+            let f = Finding::error(
+                code::SIGNATURE_MISMATCH,
+                format!(
+                    "signature {} does not match {} computed from the request as received",
+                    auth.signature, check.expected
+                ),
+            )
+            .with("provided", auth.signature.clone())
+            .with("expected", check.expected.clone());
+            let e = mismatch::explain_v2(req, &auth, cred.secret.expose(), &self.keys);
+            r.push(attach(f, e));
             return false;
         }
         let mut notes = Vec::new();
@@ -845,6 +846,22 @@ impl Inspector {
         }
         true
     }
+}
+
+/// Puts an explanation on a `signature-mismatch` finding.
+fn attach(mut f: Finding, e: mismatch::Explanation) -> Finding {
+    f.message = format!("{}: {}", f.message, e.detail);
+    f = f
+        .with_cause(e.cause)
+        .with("variant", e.detail)
+        .with("variants_tried", e.tried as u64);
+    if !e.diff.is_empty() {
+        f = f.with("diff", e.diff);
+    }
+    if let Some(k) = e.matching_key {
+        f = f.with("matching_key", k);
+    }
+    f
 }
 
 fn query_value(req: &Request, name: &str) -> Option<String> {

@@ -106,6 +106,16 @@ pub fn to_human(r: &Report, color: bool) -> String {
             f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
             f.message
         ));
+        if let Some(serde_json::Value::Array(lines)) = f.evidence.get("diff") {
+            out.push_str(&format!(
+                "          {}\n",
+                p.c("2", "diff (- as received, + as the client signed):")
+            ));
+            for l in lines.iter().filter_map(|l| l.as_str()) {
+                let c = if l.starts_with('+') { "32" } else { "31" };
+                out.push_str(&format!("            {}\n", p.c(c, l)));
+            }
+        }
         if let (Some(fix), Severity::Error) = (&f.fix, f.severity) {
             out.push_str(&format!("          fix: {fix}\n"));
         }

@@ -1,3 +1,5 @@
 //! Diagnoses: pure functions that turn the engine's results into findings with a cause.
 
+pub mod lints;
+pub mod mismatch;
 pub mod time;

@@ -1,0 +1,652 @@
+//! The mismatch explainer: when a signature does not verify, search the likely variants of
+//! what the client may have signed and report the one that reproduces the provided signature,
+//! with a cause id and a line diff between the canonical text the wire implies and the one the
+//! client signed. The search is bounded (tens of variants, well under a millisecond).
+
+use crate::credentials::KeyStore;
+use crate::sig::crypto::ct_eq;
+use crate::sig::v4::{self, PathForm, QueryForm, Rules, SigningKeyCache, V4Auth};
+use crate::sig::{cos, v2};
+use crate::timefmt::{amz_date, http_date, parse_http_date};
+use crate::wire::Request;
+
+/// Cause ids on `signature-mismatch` (stable).
+pub mod cause {
+    pub const WRONG_SECRET: &str = "wrong-secret";
+    pub const HOST_CHANGED: &str = "host-changed";
+    pub const HEADER_CHANGED: &str = "header-changed";
+    pub const PATH_ENCODING: &str = "path-encoding";
+    pub const QUERY_CHANGED: &str = "query-changed";
+    pub const SCOPE_MISMATCH: &str = "scope-mismatch";
+    pub const UNEXPLAINED: &str = "unexplained";
+}
+
+/// What the client most likely signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub cause: &'static str,
+    /// In words: what differs between what was signed and what arrived.
+    pub detail: String,
+    /// `- ` lines as the wire implies, `+ ` lines as the client signed.
+    pub diff: Vec<String>,
+    /// For `wrong-secret`: the access key whose secret reproduces the signature.
+    pub matching_key: Option<String>,
+    /// How many variants were tried.
+    pub tried: usize,
+}
+
+/// A candidate: a changed copy of the request and what the change means.
+struct Variant {
+    cause: &'static str,
+    detail: String,
+    req: Request,
+}
+
+fn host_without_port(h: &str) -> Option<&str> {
+    if h.starts_with('[') {
+        return h.rsplit_once("]:").map(|(a, _)| &h[..a.len() + 1]);
+    }
+    h.rsplit_once(':')
+        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(a, _)| a)
+}
+
+/// Variants of the request that intermediaries and client bugs typically produce.
+/// `signed` are the header names the signature covers.
+fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<Variant> {
+    let mut out = Vec::new();
+    let with = |f: &dyn Fn(&mut Request)| {
+        let mut r = req.clone();
+        f(&mut r);
+        r
+    };
+    // host
+    if let Some(h) = req.header("host").map(str::to_string) {
+        let mut hosts: Vec<(String, String)> = Vec::new();
+        match host_without_port(&h) {
+            Some(bare) => hosts.push((
+                bare.to_string(),
+                format!("the client signed the Host without its port ({bare}); the request arrived with Host {h}"),
+            )),
+            None => {
+                for port in ["80", "443"] {
+                    hosts.push((
+                        format!("{h}:{port}"),
+                        format!("the client signed Host {h}:{port}; it arrived as {h}"),
+                    ));
+                }
+            }
+        }
+        for fwd in ["x-forwarded-host", "x-original-host"] {
+            if let Some(v) = req.header(fwd) {
+                let v = v.split(',').next().unwrap_or(v).trim().to_string();
+                if v != h {
+                    hosts.push((
+                        v.clone(),
+                        format!("the client signed Host {v} (the {fwd} header keeps it); an intermediary rewrote it to {h}"),
+                    ));
+                }
+            }
+        }
+        for (value, detail) in hosts {
+            out.push(Variant {
+                cause: cause::HOST_CHANGED,
+                detail,
+                req: with(&|r| r.set_header("Host", value.clone())),
+            });
+        }
+    }
+    // signed headers changed on the way
+    for name in signed {
+        if name == "host" {
+            continue;
+        }
+        let values: Vec<String> = req.header_values(name).map(str::to_string).collect();
+        if values.len() > 1 {
+            for (keep, which) in [(0usize, "first"), (values.len() - 1, "last")] {
+                let v = values[keep].clone();
+                out.push(Variant {
+                    cause: cause::HEADER_CHANGED,
+                    detail: format!(
+                        "{name} arrived {} times; the client signed only the {which} value ({v:?}): another copy was added after signing",
+                        values.len()
+                    ),
+                    req: with(&|r| {
+                        r.remove_header(name);
+                        r.headers.push((name.clone(), v.clone()));
+                    }),
+                });
+            }
+        }
+        let Some(v) = values.first().cloned() else {
+            continue;
+        };
+        if name == "content-type" {
+            if let Some((base, params)) = v.split_once(';') {
+                let base = base.trim().to_string();
+                out.push(Variant {
+                    cause: cause::HEADER_CHANGED,
+                    detail: format!(
+                        "the client signed Content-Type {base:?}; it arrived with ';{params}' added"
+                    ),
+                    req: with(&|r| r.set_header("content-type", base.clone())),
+                });
+            }
+        }
+        if let Some((before, _)) = v.rsplit_once(',') {
+            if values.len() == 1 && !name.ends_with("date") {
+                let before = before.trim().to_string();
+                out.push(Variant {
+                    cause: cause::HEADER_CHANGED,
+                    detail: format!("{name} was {before:?} when signed; a value was appended after signing ({v:?})"),
+                    req: with(&|r| r.set_header(name, before.clone())),
+                });
+            }
+        }
+        let collapsed = v.split_whitespace().collect::<Vec<_>>().join(" ");
+        if scheme_cos && collapsed != v {
+            out.push(Variant {
+                cause: cause::HEADER_CHANGED,
+                detail: format!("{name}: whitespace inside the value differs from what was signed"),
+                req: with(&|r| r.set_header(name, collapsed.clone())),
+            });
+        }
+    }
+    // a Date re-stamped by a retry after signing (SigV2/COS use Date; SigV4 handled by the caller)
+    if signed.iter().any(|h| h == "date") || !scheme_cos {
+        if let Some(d) = req.header("date").and_then(parse_http_date) {
+            for back in 1..=60 {
+                let value = http_date(d - back);
+                out.push(Variant {
+                    cause: cause::HEADER_CHANGED,
+                    detail: format!(
+                        "the Date header was re-stamped {back}s after signing (a retry that did not re-sign): the client signed {value:?}"
+                    ),
+                    req: with(&|r| r.set_header("date", value.clone())),
+                });
+            }
+        }
+    }
+    // path
+    let p = req.path.clone();
+    let mut paths: Vec<(String, String)> = Vec::new();
+    if p.contains('+') {
+        if scheme_cos {
+            paths.push((p.replace('+', "%2B"), "the client signed a literal '+' in the path; COS reads a raw '+' as a space (send %2B)".into()));
+        } else {
+            paths.push((p.replace('+', "%20"), "the client signed spaces (%20) in the path; they arrived as '+', which S3 reads as a literal plus".into()));
+        }
+    }
+    if p.contains("%2F") || p.contains("%2f") {
+        paths.push((
+            p.replace("%2F", "%252F").replace("%2f", "%252F"),
+            "the client signed an encoded slash (%2F) in the key; the service decodes it to '/'"
+                .into(),
+        ));
+    }
+    if p.len() > 1 && p.ends_with('/') {
+        paths.push((
+            p.trim_end_matches('/').to_string(),
+            "the client signed the path without its trailing '/'".into(),
+        ));
+    } else {
+        paths.push((
+            format!("{p}/"),
+            "the client signed the path with a trailing '/' (e.g. /bucket/ for /bucket)".into(),
+        ));
+    }
+    if p.starts_with("//") {
+        paths.push((
+            p[1..].to_string(),
+            "the client signed the path with a single leading '/'".into(),
+        ));
+    } else {
+        paths.push((
+            format!("/{p}"),
+            "the client signed a key with a leading '/' (//key) but sent /key".into(),
+        ));
+    }
+    for (np, detail) in paths {
+        out.push(Variant {
+            cause: cause::PATH_ENCODING,
+            detail,
+            req: with(&|r| r.path = np.clone()),
+        });
+    }
+    // query parameters added after signing
+    if let Some(q) = &req.query {
+        let pieces: Vec<&str> = q.split('&').filter(|s| !s.is_empty()).collect();
+        let is_sig = |piece: &str| {
+            let n = piece.split('=').next().unwrap_or("");
+            n.starts_with("X-Amz-")
+                || n.starts_with("q-")
+                || matches!(n, "sign" | "AWSAccessKeyId" | "Signature" | "Expires")
+        };
+        for (i, piece) in pieces.iter().enumerate() {
+            if is_sig(piece) {
+                continue;
+            }
+            let rest: Vec<&str> = pieces
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, s)| *s)
+                .collect();
+            let name = piece.split('=').next().unwrap_or("");
+            out.push(Variant {
+                cause: cause::QUERY_CHANGED,
+                detail: format!("query parameter {name:?} was added after signing ({piece})"),
+                req: with(&|r| {
+                    r.query = if rest.is_empty() {
+                        None
+                    } else {
+                        Some(rest.join("&"))
+                    }
+                }),
+            });
+        }
+        let sig_only: Vec<&str> = pieces.iter().copied().filter(|s| is_sig(s)).collect();
+        if sig_only.len() + 1 < pieces.len() {
+            out.push(Variant {
+                cause: cause::QUERY_CHANGED,
+                detail: "the client signed none of the request's own query parameters; they were added after signing".into(),
+                req: with(&|r| r.query = if sig_only.is_empty() { None } else { Some(sig_only.join("&")) }),
+            });
+        }
+        if scheme_cos && q.contains('+') {
+            out.push(Variant {
+                cause: cause::QUERY_CHANGED,
+                detail: "the client signed '+' in a parameter value as a plus; form decoding reads it as a space".into(),
+                req: with(&|r| r.query = Some(q.replace('+', "%2B"))),
+            });
+        }
+    }
+    out
+}
+
+/// A small LCS line diff: `- ` lines only in `wire`, `+ ` lines only in `signed`.
+pub fn line_diff(wire: &str, signed: &str) -> Vec<String> {
+    let a: Vec<&str> = wire.split('\n').collect();
+    let b: Vec<&str> = signed.split('\n').collect();
+    if a.len() * b.len() > 250_000 {
+        return vec!["(texts too long to diff)".into()];
+    }
+    let mut l = vec![vec![0u32; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            l[i][j] = if a[i] == b[j] {
+                l[i + 1][j + 1] + 1
+            } else {
+                l[i + 1][j].max(l[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || l[i][j + 1] >= l[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+fn other_keys<'a>(
+    keys: &'a KeyStore,
+    access_key: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    keys.all()
+        .iter()
+        .filter(move |c| c.access_key != access_key)
+        .map(|c| (c.access_key.as_str(), c.secret.expose()))
+}
+
+fn wrong_secret_detail(access_key: &str, other: &str, keys: &KeyStore) -> String {
+    let label = keys.get(other).map(|c| c.label.as_str()).unwrap_or("");
+    format!(
+        "the request names key {access_key} but was signed with the secret of key {other}{}",
+        if label.is_empty() || label == other {
+            String::new()
+        } else {
+            format!(" ({label})")
+        }
+    )
+}
+
+fn unexplained(tried: usize) -> Explanation {
+    Explanation {
+        cause: cause::UNEXPLAINED,
+        detail: format!(
+            "none of {tried} likely variants (host, headers, path, query, secret, scope) reproduces the signature; compare the canonical text with the client's own log"
+        ),
+        diff: Vec::new(),
+        matching_key: None,
+        tried,
+    }
+}
+
+/// Explains a SigV4 mismatch.
+pub fn explain_v4(
+    req: &Request,
+    auth: &V4Auth,
+    rules: Rules,
+    payload: &str,
+    secret: &str,
+    keys: &KeyStore,
+    cache: &SigningKeyCache,
+) -> Explanation {
+    let key = cache.get(
+        secret,
+        &auth.scope.date,
+        &auth.scope.region,
+        &auth.scope.service,
+    );
+    let (wire_creq, _) = v4::stages(
+        req,
+        auth,
+        payload,
+        PathForm::Rules(rules),
+        QueryForm::Reencode,
+    );
+    let found = |creq: &str, detail: String, c: &'static str, tried: usize, mk: Option<String>| {
+        Explanation {
+            cause: c,
+            detail,
+            diff: line_diff(&wire_creq.text, creq),
+            matching_key: mk,
+            tried,
+        }
+    };
+    let mut tried = 0;
+    // another key's secret
+    for (ak, sk) in other_keys(keys, &auth.access_key) {
+        tried += 1;
+        let k = v4::signing_key(
+            sk,
+            &auth.scope.date,
+            &auth.scope.region,
+            &auth.scope.service,
+        );
+        let (c, sts) = v4::stages(
+            req,
+            auth,
+            payload,
+            PathForm::Rules(rules),
+            QueryForm::Reencode,
+        );
+        if ct_eq(&v4::signature(&k, &sts), &auth.signature) {
+            return found(
+                &c.text,
+                wrong_secret_detail(&auth.access_key, ak, keys),
+                cause::WRONG_SECRET,
+                tried,
+                Some(ak.to_string()),
+            );
+        }
+    }
+    // path and query encodings that need another canonical form rather than another request
+    for (path, query, c, detail) in [
+        (PathForm::Raw, QueryForm::Reencode, cause::PATH_ENCODING, "the client signed the raw path bytes as sent; S3 decodes and re-encodes the path"),
+        (PathForm::Rules(Rules::Generic { normalize: false }), QueryForm::Reencode, cause::PATH_ENCODING, "the client encoded the path twice (the generic SigV4 rule); S3 encodes it once"),
+        (PathForm::Rules(Rules::Generic { normalize: true }), QueryForm::Reencode, cause::PATH_ENCODING, "the client normalized the path ('//', '.', '..') and encoded it twice (the generic SigV4 rules); S3 does neither"),
+        (PathForm::Rules(rules), QueryForm::Raw, cause::QUERY_CHANGED, "the client signed the query as sent, without S3's decode and re-encode"),
+    ] {
+        tried += 1;
+        let (creq, sts) = v4::stages(req, auth, payload, path, query);
+        if creq.text != wire_creq.text && ct_eq(&v4::signature(&key, &sts), &auth.signature) {
+            return found(&creq.text, detail.to_string(), c, tried, None);
+        }
+    }
+    // changed requests
+    for v in request_variants(req, &auth.signed_headers, false) {
+        tried += 1;
+        let (creq, sts) = v4::stages(
+            &v.req,
+            auth,
+            payload,
+            PathForm::Rules(rules),
+            QueryForm::Reencode,
+        );
+        if ct_eq(&v4::signature(&key, &sts), &auth.signature) {
+            return found(&creq.text, v.detail, v.cause, tried, None);
+        }
+    }
+    // X-Amz-Date re-stamped after signing (the scope date stays)
+    if !auth.presigned && !auth.date_from_date_header {
+        for back in 1..=60 {
+            tried += 1;
+            let t = auth.time - back;
+            let d = amz_date(t);
+            let mut r = req.clone();
+            r.set_header("x-amz-date", d.clone());
+            let mut a = auth.clone();
+            a.amz_date = d.clone();
+            let (creq, sts) =
+                v4::stages(&r, &a, payload, PathForm::Rules(rules), QueryForm::Reencode);
+            if ct_eq(&v4::signature(&key, &sts), &auth.signature) {
+                return found(
+                    &creq.text,
+                    format!("X-Amz-Date was re-stamped {back}s after signing (a retry that did not re-sign): the client signed {d}"),
+                    cause::HEADER_CHANGED,
+                    tried,
+                    None,
+                );
+            }
+        }
+    }
+    // another scope (region, service or date) than the Credential now says
+    let mut regions: Vec<String> = [
+        "us-east-1",
+        "us-east-2",
+        "us-west-1",
+        "us-west-2",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-central-1",
+        "ap-northeast-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-south-1",
+        "sa-east-1",
+        "ap-guangzhou",
+        "ap-shanghai",
+        "ap-beijing",
+        "ap-chengdu",
+        "ap-hongkong",
+        "auto",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if let Some(r) = req.host().and_then(v4::endpoint_region) {
+        regions.insert(0, r);
+    }
+    let mut scopes: Vec<(v4::Scope, String)> = Vec::new();
+    for r in regions.iter().filter(|r| **r != auth.scope.region) {
+        let mut s = auth.scope.clone();
+        s.region = r.clone();
+        scopes.push((
+            s,
+            format!(
+                "the client signed for region {r}; the Credential says {}",
+                auth.scope.region
+            ),
+        ));
+    }
+    for svc in ["s3", "execute-api", "sts"] {
+        if svc != auth.scope.service {
+            let mut s = auth.scope.clone();
+            s.service = svc.into();
+            scopes.push((
+                s,
+                format!(
+                    "the client signed for service {svc}; the Credential says {}",
+                    auth.scope.service
+                ),
+            ));
+        }
+    }
+    if let Some(day) = crate::timefmt::parse_amz_date(&format!("{}T000000Z", auth.scope.date)) {
+        for delta in [-86_400, 86_400] {
+            let mut s = auth.scope.clone();
+            s.date = amz_date(day + delta)[..8].to_string();
+            scopes.push((
+                s.clone(),
+                format!(
+                    "the client signed with scope date {}; the Credential says {}",
+                    s.date, auth.scope.date
+                ),
+            ));
+        }
+    }
+    for (scope, detail) in scopes {
+        tried += 1;
+        let k = v4::signing_key(secret, &scope.date, &scope.region, &scope.service);
+        let mut a = auth.clone();
+        a.scope = scope;
+        let (creq, sts) = v4::stages(
+            req,
+            &a,
+            payload,
+            PathForm::Rules(rules),
+            QueryForm::Reencode,
+        );
+        if ct_eq(&v4::signature(&k, &sts), &auth.signature) {
+            let mut e = found(&creq.text, detail, cause::SCOPE_MISMATCH, tried, None);
+            e.diff = line_diff(
+                &v4::stages(
+                    req,
+                    auth,
+                    payload,
+                    PathForm::Rules(rules),
+                    QueryForm::Reencode,
+                )
+                .1,
+                &sts,
+            );
+            return e;
+        }
+    }
+    unexplained(tried)
+}
+
+/// Explains a COS mismatch.
+pub fn explain_cos(
+    req: &Request,
+    auth: &cos::CosAuth,
+    secret: &str,
+    keys: &KeyStore,
+) -> Explanation {
+    let (wire_hs, _) = cos::stages(req, auth);
+    let mut tried = 0;
+    let check = |r: &Request, sk: &str| -> Option<String> {
+        let hs = cos::http_string(
+            r,
+            &auth.header_list,
+            &auth.param_list,
+            cos::ParamReading::AllValues,
+        );
+        let sts = cos::string_to_sign(&auth.sign_time, &hs.text);
+        let sig = cos::signature(&cos::sign_key(sk, &auth.key_time), &sts);
+        ct_eq(&sig, &auth.signature).then_some(hs.text)
+    };
+    for (ak, sk) in other_keys(keys, &auth.access_key) {
+        tried += 1;
+        if let Some(hs) = check(req, sk) {
+            return Explanation {
+                cause: cause::WRONG_SECRET,
+                detail: wrong_secret_detail(&auth.access_key, ak, keys),
+                diff: line_diff(&wire_hs.text, &hs),
+                matching_key: Some(ak.to_string()),
+                tried,
+            };
+        }
+    }
+    for v in request_variants(req, &auth.header_list, true) {
+        tried += 1;
+        if let Some(hs) = check(&v.req, secret) {
+            return Explanation {
+                cause: v.cause,
+                detail: v.detail,
+                diff: line_diff(&wire_hs.text, &hs),
+                matching_key: None,
+                tried,
+            };
+        }
+    }
+    unexplained(tried)
+}
+
+/// Explains a SigV2 mismatch.
+pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStore) -> Explanation {
+    let wire = v2::string_to_sign(
+        req,
+        auth,
+        v2::DateLine::Documented,
+        v2::BucketFrom::Endpoint,
+    )
+    .unwrap_or_default();
+    let mut tried = 0;
+    for (ak, sk) in other_keys(keys, &auth.access_key) {
+        tried += 1;
+        let c = v2::verify(req, auth, sk);
+        if c.matched {
+            return Explanation {
+                cause: cause::WRONG_SECRET,
+                detail: wrong_secret_detail(&auth.access_key, ak, keys),
+                diff: line_diff(&wire, &c.string_to_sign),
+                matching_key: Some(ak.to_string()),
+                tried,
+            };
+        }
+    }
+    let signed: Vec<String> = ["content-md5", "content-type", "date"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(
+            req.headers
+                .iter()
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .filter(|k| k.starts_with("x-amz-")),
+        )
+        .collect();
+    for v in request_variants(req, &signed, false) {
+        tried += 1;
+        let c = v2::verify(&v.req, auth, secret);
+        if c.matched {
+            return Explanation {
+                cause: v.cause,
+                detail: v.detail,
+                diff: line_diff(&wire, &c.string_to_sign),
+                matching_key: None,
+                tried,
+            };
+        }
+    }
+    unexplained(tried)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_marks_changed_lines() {
+        let d = line_diff("a\nb\nc", "a\nB\nc");
+        assert_eq!(d, vec!["+ B".to_string(), "- b".to_string()]);
+        assert!(line_diff("x", "x").is_empty());
+    }
+
+    #[test]
+    fn ports_are_split_off() {
+        assert_eq!(host_without_port("h:80"), Some("h"));
+        assert_eq!(host_without_port("[::1]:9000"), Some("[::1]"));
+        assert_eq!(host_without_port("h"), None);
+    }
+}
