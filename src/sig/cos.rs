@@ -678,6 +678,32 @@ mod tests {
     }
 
     #[test]
+    fn single_sign_parameter_carrier() {
+        // Go `SignMerged` / Java prefix mode: the whole Authorization value in one `sign=` param.
+        let req = doc_upload();
+        let signed = sign(
+            &req,
+            &CosSignParams {
+                access_key: DOC_AK,
+                secret: DOC_SK,
+                session_token: None,
+                start: 100,
+                end: 200,
+                header_list: Some(vec!["host".into()]),
+                presign: false,
+            },
+        );
+        let mut out = req.clone();
+        out.query = Some(format!("sign={}", cos_encode(signed.authorization.as_bytes())));
+        let auth = extract(&out).unwrap().unwrap();
+        assert_eq!(auth.carrier, CosCarrier::SignParam);
+        assert!(verify(&out, &auth, DOC_SK).matched);
+        // an unlisted token parameter appended after signing (Java/Node style) is fine
+        out.query = Some(format!("{}&x-cos-security-token=abc", out.query.unwrap()));
+        assert!(verify(&out, &extract(&out).unwrap().unwrap(), DOC_SK).matched);
+    }
+
+    #[test]
     fn plus_in_path_is_a_space() {
         assert_eq!(uri_pathname("/a+b%2Bc%2F"), "/a b+c/");
     }
