@@ -70,6 +70,10 @@ pub struct InspectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// The raw HTTP response the service gave to this request: its error document
+    /// (Code, StringToSign, ServerTime, ...) and clock are tied to the diagnosis.
+    #[arg(long, value_name = "FILE")]
+    pub response: Option<std::path::PathBuf>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -110,8 +110,23 @@ fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
     let now = parse_time_flag("--now", a.now.as_deref())?;
     let keys = key_store(&a.keys)?;
     let req = read_request(&a.input)?;
+    let response = match &a.response {
+        None => None,
+        Some(path) => {
+            let raw = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read --response {}: {e}", path.display())))?;
+            Some(
+                crate::wire::Response::parse(&raw)
+                    .map_err(|e| usage(format!("--response {}: {e}", path.display())))?,
+            )
+        }
+    };
     let inspector = Inspector::new(keys);
-    let r = inspector.inspect(&req, now);
+    let mut r = inspector.inspect(&req, now);
+    if let Some(resp) = &response {
+        let extra = crate::diagnose::upstream::correlate(resp, &r);
+        r.findings.extend(extra);
+    }
     let mut stdout = std::io::stdout().lock();
     let text = match a.format {
         Format::Json => format!("{}\n", report::to_json(&r)),

@@ -99,6 +99,8 @@ pub mod code {
     pub const COPY_SOURCE_MALFORMED: &str = "copy-source-malformed";
     pub const UNSIGNED_RESPONSE_PARAM: &str = "unsigned-response-param";
     pub const NO_SUCH_UPLOAD: &str = "no-such-upload";
+    pub const UPSTREAM_ERROR: &str = "upstream-error";
+    pub const UPSTREAM_CLOCK: &str = "upstream-clock";
 }
 
 /// One catalog entry: what a code means and how to fix it.
@@ -273,6 +275,18 @@ pub const CATALOG: &[Entry] = &[
         title: "An upload part for a finished multipart upload",
         explanation: "The proxy saw this uploadId completed or aborted earlier; the service will answer NoSuchUpload (proxy log only).",
         fix: "Start a new multipart upload, or stop retrying parts after completing it.",
+    },
+    Entry {
+        code: code::UPSTREAM_ERROR,
+        title: "What the upstream answered, tied to sigtap's diagnosis",
+        explanation: "The service's error document (Code, Message, RequestId, StringToSign, ServerTime, ...) compared with sigtap's own stages and time analysis, e.g. whether the service's StringToSign equals sigtap's.",
+        fix: "Read it together with the other findings of the request.",
+    },
+    Entry {
+        code: code::UPSTREAM_CLOCK,
+        title: "The upstream's clock",
+        explanation: "The service's time, read from its Date header, <ServerTime>, or (COS, a heuristic) the first field of x-cos-request-id, compared with now and the signature window.",
+        fix: "If the upstream's clock and the client's disagree, synchronise the client (NTP).",
     },
 ];
 

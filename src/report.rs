@@ -43,6 +43,17 @@ pub fn to_json(r: &Report) -> Value {
     })
 }
 
+/// Which error leads the headline: time and key problems first, then the signature.
+fn headline_rank(code: &str) -> u8 {
+    match code {
+        "malformed-auth" => 0,
+        "expired" | "not-yet-valid" | "clock-skew" => 1,
+        "credential-scope-mismatch" | "expires-too-long" => 2,
+        "signature-mismatch" => 3,
+        _ => 4,
+    }
+}
+
 struct Paint {
     on: bool,
 }
@@ -66,10 +77,31 @@ pub fn to_human(r: &Report, color: bool) -> String {
         Verdict::Invalid => ("✗", "INVALID", "31"),
         Verdict::Unverified => ("?", "UNVERIFIED", "33"),
     };
+    // The headline names the most important finding and its cause.
+    let primary = r
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .min_by_key(|f| headline_rank(f.code))
+        .map(|f| {
+            let short = f.message.split(" (").next().unwrap_or(&f.message);
+            let short: String = short.chars().take(90).collect();
+            let lead = if short.starts_with(f.code) {
+                short
+            } else {
+                format!("{}: {short}", f.code)
+            };
+            match f.cause {
+                Some(c) => format!(" — {lead} — cause: {c}"),
+                None => format!(" — {lead}"),
+            }
+        })
+        .unwrap_or_default();
     out.push_str(&format!(
-        "{} {}  {} {}{}\n",
+        "{} {}{}\n  {} {}{}\n",
         p.c(col, mark),
         p.c(&format!("1;{col}"), word),
+        primary,
         r.scheme.as_str(),
         r.carrier.as_str(),
         r.access_key

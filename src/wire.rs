@@ -459,3 +459,88 @@ mod tests {
         assert_eq!(r.header("host"), Some("127.0.0.1:9000"));
     }
 }
+
+/// One raw HTTP/1.1 response (status line, headers, body), e.g. an upstream error captured
+/// next to the request that caused it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn parse(raw: &[u8]) -> Result<Response, WireError> {
+        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+            return Err(WireError::Empty);
+        }
+        let (head, body) = match (find(raw, b"\r\n\r\n"), find(raw, b"\n\n")) {
+            (Some(a), Some(b)) if b < a => (&raw[..b], &raw[b + 2..]),
+            (Some(a), _) => (&raw[..a], &raw[a + 4..]),
+            (None, Some(b)) => (&raw[..b], &raw[b + 2..]),
+            (None, None) => (raw, &raw[raw.len()..]),
+        };
+        let head = String::from_utf8_lossy(head);
+        let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let status_line = lines.next().unwrap_or("");
+        let mut parts = status_line.split_whitespace();
+        let version = parts.next().unwrap_or("");
+        if !version.starts_with("HTTP/") {
+            return Err(WireError::BadRequestLine(format!(
+                "{:?} is not an HTTP status line",
+                clip(status_line)
+            )));
+        }
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .filter(|s| (100..1000).contains(s))
+            .ok_or_else(|| {
+                WireError::BadRequestLine(format!("no status code in {:?}", clip(status_line)))
+            })?;
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (i, line) in lines.enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            if line.starts_with([' ', '\t']) {
+                if let Some((_, v)) = headers.last_mut() {
+                    v.push(' ');
+                    v.push_str(trim_ows(line));
+                }
+                continue;
+            }
+            let (k, v) = line.split_once(':').ok_or_else(|| {
+                WireError::BadHeader(i + 2, format!("{:?} has no ':'", clip(line)))
+            })?;
+            headers.push((k.trim().to_string(), trim_ows(v).to_string()));
+        }
+        let get = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.as_str())
+        };
+        let body = if get("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        {
+            decode_http_chunked(body)?
+        } else if let Some(n) = get("content-length").and_then(|v| v.trim().parse::<usize>().ok()) {
+            body[..n.min(body.len())].to_vec()
+        } else {
+            body.to_vec()
+        };
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -3,3 +3,4 @@
 pub mod lints;
 pub mod mismatch;
 pub mod time;
+pub mod upstream;

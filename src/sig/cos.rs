@@ -694,7 +694,10 @@ mod tests {
             },
         );
         let mut out = req.clone();
-        out.query = Some(format!("sign={}", cos_encode(signed.authorization.as_bytes())));
+        out.query = Some(format!(
+            "sign={}",
+            cos_encode(signed.authorization.as_bytes())
+        ));
         let auth = extract(&out).unwrap().unwrap();
         assert_eq!(auth.carrier, CosCarrier::SignParam);
         assert!(verify(&out, &auth, DOC_SK).matched);
