@@ -510,3 +510,55 @@ fn long_window_with_session_token_warns() {
         "no warning"
     );
 }
+
+#[test]
+fn upstream_response_is_correlated() {
+    let unsigned = tmp("up.http", UNSIGNED_PUT);
+    let mut args = vec!["sign", "--scheme", "sigv4", "--now", NOW];
+    args.extend(keys());
+    args.push(unsigned.to_str().unwrap());
+    let signed = tmp("up-signed.http", &run(&args, None, &[]).stdout);
+    let resp = tmp(
+        "up-resp.http",
+        b"HTTP/1.1 403 Forbidden\r\nDate: Sat, 01 Mar 2025 12:20:05 GMT\r\nContent-Type: application/xml\r\n\r\n<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message><RequestTime>20250301T120000Z</RequestTime><ServerTime>2025-03-01T12:20:05Z</ServerTime><MaxAllowedSkewMilliseconds>900000</MaxAllowedSkewMilliseconds><RequestId>R1</RequestId><HostId>H=</HostId></Error>",
+    );
+    let mut a = vec![
+        "inspect",
+        "--now",
+        "2025-03-01T12:20:00Z",
+        "--format",
+        "json",
+        "--response",
+        resp.to_str().unwrap(),
+    ];
+    a.extend(keys());
+    a.push(signed.to_str().unwrap());
+    let r = run(&a, None, &[]);
+    let v = json(&r);
+    assert_eq!(r.status.code(), Some(1));
+    let f = |c: &str| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["code"] == c)
+            .cloned()
+    };
+    let clock = f("upstream-clock").expect("upstream-clock");
+    assert_eq!(clock["evidence"]["offset_seconds"], 5);
+    let up = f("upstream-error").expect("upstream-error");
+    assert_eq!(up["evidence"]["code"], "RequestTimeTooSkewed");
+    assert!(
+        up["message"]
+            .as_str()
+            .unwrap()
+            .contains("clock-skew (client-clock-behind)"),
+        "{up}"
+    );
+    // a file that is not an HTTP response is a usage error
+    let bad = tmp("up-bad.http", b"not a response");
+    let mut a = vec!["inspect", "--now", NOW, "--response", bad.to_str().unwrap()];
+    a.extend(keys());
+    a.push(signed.to_str().unwrap());
+    assert_eq!(run(&a, None, &[]).status.code(), Some(2));
+}
