@@ -2,20 +2,35 @@
 # Installs the outside tools sigtap's tests use, pinned, into a cache inside the checkout
 # (target/tools), and prints where they are. Safe to re-run: finished steps are skipped.
 #
-#   target/tools/venv   Python venv with the SDKs of fixtures/requirements.txt
+#   target/tools/venv      Python venv with the SDKs of fixtures/requirements.txt (fixture generator)
+#   target/tools/clients   Python venv with the real clients of tests/clients/requirements.txt
+#   target/tools/s3s-fs    s3s-fs 0.14.1, a real server that verifies SigV4 and SigV2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=target/tools
 mkdir -p "$TOOLS"
 
-want_req="$(sha256sum fixtures/requirements.txt | cut -d' ' -f1)"
-have_req="$(cat "$TOOLS/venv/.requirements.sha256" 2>/dev/null || true)"
-if [ "$want_req" != "$have_req" ]; then
-  echo "tools: creating $TOOLS/venv with the pinned SDKs (fixtures/requirements.txt)"
-  rm -rf "$TOOLS/venv"
-  python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check -r fixtures/requirements.txt
-  echo "$want_req" > "$TOOLS/venv/.requirements.sha256"
+venv() { # venv DIR REQUIREMENTS
+  local dir="$1" req="$2" want have
+  want="$(sha256sum "$req" | cut -d' ' -f1)"
+  have="$(cat "$dir/.requirements.sha256" 2>/dev/null || true)"
+  if [ "$want" != "$have" ]; then
+    echo "tools: creating $dir from $req"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    echo "$want" > "$dir/.requirements.sha256"
+  else
+    echo "tools: $dir is up to date"
+  fi
+}
+
+venv "$TOOLS/venv" fixtures/requirements.txt
+venv "$TOOLS/clients" tests/clients/requirements.txt
+
+if [ ! -x "$TOOLS/s3s-fs/bin/s3s-fs" ]; then
+  echo "tools: building s3s-fs 0.14.1 (about two minutes)"
+  cargo install s3s-fs@0.14.1 --features binary --locked --quiet --root "$TOOLS/s3s-fs"
 else
-  echo "tools: $TOOLS/venv is up to date"
+  echo "tools: $TOOLS/s3s-fs is up to date"
 fi

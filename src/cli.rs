@@ -31,6 +31,77 @@ pub enum Command {
     Presign(SignArgs),
     /// Explain a finding code (or list all codes).
     Explain(ExplainArgs),
+    /// Run the local proxy: validate, diagnose, re-sign and forward every request.
+    ///
+    /// The first line on stdout is the bound address (HOST:PORT); then one record per request.
+    /// SIGINT/SIGTERM stop accepting, let requests in flight finish, print a summary and exit 0.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ResignArg {
+    /// Re-sign when delivery needs it (host changed, time invalid, --sign-as); reject wrong signatures.
+    Auto,
+    /// Drop the client's auth and sign every request with the upstream identity.
+    Always,
+    /// Forward untouched; diagnose only.
+    Never,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignAsArg {
+    Keep,
+    Sigv4,
+    Sigv2,
+    Cos,
+}
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// Reverse proxy: every request goes to this base URL (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Forward proxy: each request goes to the host it names (not implemented yet).
+    #[arg(long, conflicts_with = "upstream")]
+    pub forward: bool,
+    /// Hosts a forward proxy may reach (`host`, `host:port`, `*.domain`; repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub allow_host: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Short for --listen 127.0.0.1:N (0 picks a free port).
+    #[arg(long, value_name = "N", conflicts_with = "listen")]
+    pub port: Option<u16>,
+    /// When to re-sign.
+    #[arg(long, value_enum, default_value_t = ResignArg::Auto)]
+    pub resign: ResignArg,
+    /// Scheme to sign with when re-signing (`keep`: the client's).
+    #[arg(long, value_enum, default_value_t = SignAsArg::Keep)]
+    pub sign_as: SignAsArg,
+    /// SigV4 region for re-signing (default: from the upstream host, else the client's scope).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Access key of the upstream identity for --resign always (its secret comes from the key store).
+    #[arg(long, value_name = "ID")]
+    pub upstream_access_key: Option<String>,
+    /// A PEM file of extra CA certificates to trust for an https upstream (besides the system roots).
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Seconds to wait for the upstream's answer before replying 504.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub upstream_timeout: u64,
+    /// Seconds a client may take to send its request headers.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub header_timeout: u64,
+    /// Per-request log format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub log_format: Format,
+    /// Write the per-request log to FILE instead of stdout (the address line stays on stdout).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,6 +1,9 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
-use crate::cli::{Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, SchemeArg, SignArgs};
+use crate::cli::{
+    Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, ProxyArgs, ResignArg, SchemeArg,
+    SignArgs, SignAsArg,
+};
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::credentials::{self, Credential, KeyStore, ProcessEnv};
 use crate::findings::CATALOG;
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sign(a) => sign(a, false),
         Command::Presign(a) => sign(a, true),
         Command::Explain(a) => explain(a),
+        Command::Proxy(a) => proxy(a),
     };
     match result {
         Ok(code) => code,
@@ -295,4 +299,83 @@ fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
             ))),
         },
     }
+}
+
+fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
+    use crate::proxy::{decide, log, upstream::Upstream, ProxyConfig};
+    if a.forward {
+        return Err(usage(
+            "--forward (forward-proxy mode) is not implemented yet; use --upstream URL for a reverse proxy",
+        ));
+    }
+    let Some(up) = &a.upstream else {
+        return Err(usage(
+            "sigtap proxy needs --upstream URL (reverse proxy) or --forward (forward proxy); the embedded mock upstream does not exist yet",
+        ));
+    };
+    if !a.allow_host.is_empty() {
+        return Err(usage("--allow-host applies to --forward"));
+    }
+    let upstream = Upstream::parse(up).map_err(usage)?;
+    let listen = match a.port {
+        Some(p) => format!("127.0.0.1:{p}"),
+        None => a.listen.clone(),
+    };
+    let listen: std::net::SocketAddr = listen.parse().map_err(|_| {
+        usage(format!(
+            "--listen {listen:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"
+        ))
+    })?;
+    let keys = key_store(&a.keys)?;
+    let identity = match &a.upstream_access_key {
+        Some(ak) => Some(keys.get(ak).cloned().ok_or_else(|| {
+            usage(format!(
+                "--upstream-access-key {ak}: no secret for it in the key store"
+            ))
+        })?),
+        None if keys.len() == 1 => keys.all().first().cloned(),
+        None => None,
+    };
+    if a.resign == ResignArg::Always && identity.is_none() {
+        return Err(usage(
+            "--resign always needs an upstream identity: --upstream-access-key ID (with its secret in the key store), or exactly one key",
+        ));
+    }
+    let out: Box<dyn Write + Send> = match &a.log_file {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| usage(format!("--log-file {}: {e}", p.display())))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let color = a.log_file.is_none() && std::io::stdout().is_terminal();
+    let json = a.log_format == Format::Json;
+    let sink = log::Sink::new(out, json, color);
+    let cfg = ProxyConfig {
+        listen,
+        upstream,
+        resign: match a.resign {
+            ResignArg::Auto => decide::ResignMode::Auto,
+            ResignArg::Always => decide::ResignMode::Always,
+            ResignArg::Never => decide::ResignMode::Never,
+        },
+        sign_as: match a.sign_as {
+            SignAsArg::Keep => decide::SignAs::Keep,
+            SignAsArg::Sigv4 => decide::SignAs::Sigv4,
+            SignAsArg::Sigv2 => decide::SignAs::Sigv2,
+            SignAsArg::Cos => decide::SignAs::Cos,
+        },
+        region: a.region.clone(),
+        keys,
+        identity,
+        upstream_timeout: std::time::Duration::from_secs(a.upstream_timeout.max(1)),
+        upstream_ca: a.upstream_ca.clone(),
+        header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
+        sink,
+        json_log: json,
+    };
+    Ok(crate::proxy::run(cfg))
 }

@@ -129,6 +129,16 @@ impl Inspector {
 
     /// Inspects one request at time `now`.
     pub fn inspect(&self, req: &Request, now: UnixTime) -> Report {
+        self.inspect_with(req, now, true)
+    }
+
+    /// Inspects the head of a request whose body is still streaming (the proxy): body checks
+    /// are left to the streaming layer.
+    pub fn inspect_head(&self, req: &Request, now: UnixTime) -> Report {
+        self.inspect_with(req, now, false)
+    }
+
+    fn inspect_with(&self, req: &Request, now: UnixTime, check_body: bool) -> Report {
         let mut r = Report::new(req, now);
         let mut verified = false;
         if let Some(auth) = req.header("authorization") {
@@ -138,7 +148,7 @@ impl Inspector {
                 verified = self.cos(req, &mut r);
             } else if v4::looks_like_v4(auth) {
                 r.scheme = Scheme::Sigv4;
-                verified = self.sigv4(req, false, &mut r);
+                verified = self.sigv4(req, false, check_body, &mut r);
             } else if v2::looks_like_v2(auth) {
                 r.scheme = Scheme::Sigv2;
                 verified = self.sigv2(req, false, &mut r);
@@ -155,7 +165,7 @@ impl Inspector {
         } else if v4::has_presigned_params(req) {
             r.scheme = Scheme::Sigv4;
             r.carrier = Carrier::Query;
-            verified = self.sigv4(req, true, &mut r);
+            verified = self.sigv4(req, true, check_body, &mut r);
         } else if cos::detect(req).is_some() {
             r.scheme = Scheme::Cos;
             r.carrier = Carrier::Query;
@@ -324,7 +334,7 @@ impl Inspector {
 
     // ---------------------------------------------------------------- SigV4
 
-    fn sigv4(&self, req: &Request, presigned: bool, r: &mut Report) -> bool {
+    fn sigv4(&self, req: &Request, presigned: bool, check_body: bool, r: &mut Report) -> bool {
         let parsed = if presigned {
             v4::parse_presigned(req, Rules::Generic { normalize: true })
         } else {
@@ -568,7 +578,7 @@ impl Inspector {
         }
 
         // body
-        if !presigned {
+        if !presigned && check_body {
             self.v4_body(req, &auth, sent_hash, key, r);
         }
         verified

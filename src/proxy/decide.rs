@@ -1,0 +1,322 @@
+//! Decide and re-sign: pure functions from a request and its report to what the proxy does.
+
+use crate::credentials::Credential;
+use crate::findings::{code, Severity};
+use crate::inspect::{Report, Verdict};
+use crate::sig::v4::{self, Rules, SigningKeyCache};
+use crate::sig::{cos, v2, Carrier, Scheme};
+use crate::wire::Request;
+
+/// `--resign`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResignMode {
+    Auto,
+    Always,
+    Never,
+}
+
+/// `--sign-as`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignAs {
+    Keep,
+    Sigv4,
+    Sigv2,
+    Cos,
+}
+
+/// What happens to a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Send it on unchanged.
+    Forward { note: Option<String> },
+    /// Re-sign with this key (the client's own, or the upstream identity) and send it on.
+    Resign { reason: String, identity: bool },
+    /// Answer locally with an error document.
+    Reject {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
+}
+
+fn time_broken(r: &Report) -> bool {
+    r.findings.iter().any(|f| {
+        matches!(
+            f.code,
+            code::EXPIRED | code::NOT_YET_VALID | code::CLOCK_SKEW
+        )
+    })
+}
+
+/// Chooses the action for one request. `host_changed`: the client addressed another host than
+/// the upstream's; `have_identity`: an upstream identity exists for `--resign always`.
+pub fn decide(
+    r: &Report,
+    mode: ResignMode,
+    sign_as: SignAs,
+    host_changed: bool,
+    have_identity: bool,
+) -> Decision {
+    if mode == ResignMode::Never {
+        return Decision::Forward { note: None };
+    }
+    let malformed = r.has(code::MALFORMED_AUTH);
+    if mode == ResignMode::Always {
+        return if have_identity {
+            Decision::Resign {
+                reason: "--resign always".into(),
+                identity: true,
+            }
+        } else {
+            Decision::Reject {
+                status: 403,
+                code: "AccessDenied",
+                message: "sigtap --resign always has no upstream identity to sign with".into(),
+            }
+        };
+    }
+    if malformed {
+        let why = r
+            .findings
+            .iter()
+            .find(|f| f.code == code::MALFORMED_AUTH)
+            .map(|f| f.message.clone())
+            .unwrap_or_default();
+        let code = if r.carrier == Carrier::Query {
+            "AuthorizationQueryParametersError"
+        } else {
+            "AuthorizationHeaderMalformed"
+        };
+        return Decision::Reject {
+            status: 400,
+            code,
+            message: format!("sigtap: {why}"),
+        };
+    }
+    if r.scheme == Scheme::None {
+        return Decision::Forward {
+            note: Some("no signature: forwarded as it is (anonymous)".into()),
+        };
+    }
+    if r.verdict == Verdict::Unverified {
+        return Decision::Forward {
+            note: Some(format!(
+                "unverified: no secret for {} here, so it cannot be re-signed; forwarded unchanged",
+                r.access_key.as_deref().unwrap_or("the access key")
+            )),
+        };
+    }
+    if r.has(code::SIGNATURE_MISMATCH) || r.has(code::CHUNK_SIGNATURE_MISMATCH) {
+        return Decision::Reject {
+            status: 403,
+            code: "SignatureDoesNotMatch",
+            message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
+        };
+    }
+    if r.has(code::PAYLOAD_HASH_MISMATCH) {
+        return Decision::Reject {
+            status: 400,
+            code: "XAmzContentSHA256Mismatch",
+            message: "The provided 'x-amz-content-sha256' header does not match what was computed."
+                .into(),
+        };
+    }
+    let mut reasons = Vec::new();
+    if host_changed {
+        reasons.push("the client signed for another host".to_string());
+    }
+    if time_broken(r) {
+        reasons.push("the signature's time is not valid now".to_string());
+    }
+    if r.has(code::CREDENTIAL_SCOPE_MISMATCH) {
+        reasons.push("the credential scope does not fit the upstream".to_string());
+    }
+    let target = match (sign_as, r.scheme) {
+        (SignAs::Keep, _) => None,
+        (SignAs::Sigv4, Scheme::Sigv4)
+        | (SignAs::Sigv2, Scheme::Sigv2)
+        | (SignAs::Cos, Scheme::Cos) => None,
+        (s, _) => Some(s),
+    };
+    if let Some(s) = target {
+        reasons.push(format!("--sign-as {s:?}").to_ascii_lowercase());
+    }
+    let other_errors = r.findings.iter().any(|f| {
+        f.severity == Severity::Error
+            && !matches!(
+                f.code,
+                code::EXPIRED
+                    | code::NOT_YET_VALID
+                    | code::CLOCK_SKEW
+                    | code::CREDENTIAL_SCOPE_MISMATCH
+            )
+    });
+    if reasons.is_empty() {
+        return Decision::Forward { note: None };
+    }
+    if other_errors {
+        let first = r
+            .findings
+            .iter()
+            .find(|f| f.severity == Severity::Error)
+            .map(|f| f.message.clone())
+            .unwrap_or_default();
+        return Decision::Reject {
+            status: 403,
+            code: "AccessDenied",
+            message: format!("sigtap: {first}"),
+        };
+    }
+    Decision::Resign {
+        reason: reasons.join("; "),
+        identity: false,
+    }
+}
+
+/// Inputs of a re-signing.
+pub struct ResignParams<'a> {
+    pub cred: &'a Credential,
+    pub upstream_host: &'a str,
+    pub now: i64,
+    pub region: Option<&'a str>,
+    pub sign_as: SignAs,
+    /// Sign as a fresh client (upstream identity): the scheme's default header set.
+    pub fresh: bool,
+}
+
+/// Re-signs a request for the upstream. Returns the new request and the scheme signed with.
+pub fn resign(
+    req: &Request,
+    r: &Report,
+    p: &ResignParams<'_>,
+    cache: &SigningKeyCache,
+) -> Result<(Request, Scheme), String> {
+    let mut work = req.clone();
+    work.set_header("Host", p.upstream_host);
+    work.authority = None;
+    work.scheme = None;
+    let scheme = match p.sign_as {
+        SignAs::Keep if r.scheme != Scheme::None => r.scheme,
+        SignAs::Keep | SignAs::Sigv4 => Scheme::Sigv4,
+        SignAs::Sigv2 => Scheme::Sigv2,
+        SignAs::Cos => Scheme::Cos,
+    };
+    let presign = r.carrier == Carrier::Query;
+    let token = p
+        .cred
+        .session_token
+        .as_ref()
+        .map(|t| t.expose().to_string());
+    let window = r.window.map(|w| (w.end - w.start.unwrap_or(w.end)).max(0));
+    // Drop every old signature, whatever its scheme, before signing anew.
+    work.remove_header("authorization");
+    if scheme != r.scheme || p.fresh {
+        let mut stale: Vec<String> = v4::QUERY_PARAMS.iter().map(|s| s.to_string()).collect();
+        stale.extend(cos::Q_FIELDS.iter().map(|s| s.to_string()));
+        stale.extend(["sign", "AWSAccessKeyId", "Signature", "Expires"].map(String::from));
+        work = crate::sig::plan::SigningPlan {
+            remove_params: stale,
+            ..Default::default()
+        }
+        .apply(&work);
+        if work.query.as_deref() == Some("") {
+            work.query = None;
+        }
+    }
+    match scheme {
+        Scheme::Sigv4 | Scheme::None => {
+            let client_auth = if r.scheme == Scheme::Sigv4 && !p.fresh {
+                if presign {
+                    v4::parse_presigned(req, Rules::S3).ok()
+                } else {
+                    v4::parse_header(req, req.header("authorization").unwrap_or("")).ok()
+                }
+            } else {
+                None
+            };
+            let region = p
+                .region
+                .map(str::to_string)
+                .or_else(|| v4::endpoint_region(p.upstream_host))
+                .or_else(|| client_auth.as_ref().map(|a| a.scope.region.clone()))
+                .unwrap_or_else(|| "us-east-1".into());
+            let service = client_auth
+                .as_ref()
+                .map(|a| a.scope.service.clone())
+                .unwrap_or_else(|| "s3".into());
+            let mut signed = client_auth.as_ref().map(|a| a.signed_headers.clone());
+            let payload = match work.header("x-amz-content-sha256").map(str::trim) {
+                Some(v) if v.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
+                    return Err("re-framing a signed aws-chunked body is not implemented yet; forward it unchanged or let the client sign for the upstream".into())
+                }
+                Some(v) => Some(v.to_string()),
+                None if !presign => Some(v4::UNSIGNED_PAYLOAD.to_string()),
+                None => None,
+            };
+            if r.scheme != Scheme::Sigv4 || p.fresh {
+                // converted or fresh: never sign hop-by-hop or proxy-added headers
+                signed = None;
+            }
+            if let Some(list) = signed.as_mut() {
+                list.retain(|h| h != "x-amz-date" || !presign);
+            }
+            let expires = presign.then(|| window.unwrap_or(900).clamp(900, v4::MAX_EXPIRES));
+            let s = v4::sign(
+                &work,
+                &v4::V4SignParams {
+                    access_key: &p.cred.access_key,
+                    secret: p.cred.secret.expose(),
+                    session_token: token.as_deref(),
+                    region: &region,
+                    service: &service,
+                    now: p.now,
+                    rules: Rules::for_service(&service),
+                    signed_headers: signed,
+                    presign_expires: expires,
+                    payload_hash: if presign { None } else { payload },
+                },
+                cache,
+            );
+            Ok((s.plan.apply(&work), Scheme::Sigv4))
+        }
+        Scheme::Cos => {
+            let client = if r.scheme == Scheme::Cos && !p.fresh {
+                cos::extract(req).ok().flatten()
+            } else {
+                None
+            };
+            let list = client.as_ref().map(|a| a.header_list.clone());
+            let len = window.unwrap_or(0).max(600);
+            let s = cos::sign(
+                &work,
+                &cos::CosSignParams {
+                    access_key: &p.cred.access_key,
+                    secret: p.cred.secret.expose(),
+                    session_token: if work.has_header(cos::TOKEN_HEADER) {
+                        None
+                    } else {
+                        token.as_deref()
+                    },
+                    start: p.now - 60,
+                    end: p.now + len,
+                    header_list: list,
+                    presign,
+                },
+            );
+            Ok((s.plan.apply(&work), Scheme::Cos))
+        }
+        Scheme::Sigv2 => {
+            let s = v2::sign(
+                &work,
+                &v2::V2SignParams {
+                    access_key: &p.cred.access_key,
+                    secret: p.cred.secret.expose(),
+                    session_token: token.as_deref(),
+                    now: p.now,
+                    presign_expires: presign.then(|| window.unwrap_or(900).max(900)),
+                },
+            );
+            Ok((s.plan.apply(&work), Scheme::Sigv2))
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Per-request log records (human or JSON lines) and the shutdown summary. Signature values
+//! never appear whole: at most their first 8 characters.
+
+use crate::findings::Finding;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// Keeps the first 8 characters of anything that looks like a signature (40/64 hex digits,
+/// or 28 base64 characters ending in `=`), and of signature query values.
+pub fn redact(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let is_hex = |c: u8| c.is_ascii_hexdigit();
+        let run = b[i..].iter().take_while(|c| is_hex(**c)).count();
+        let boundary_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if run >= 40 && boundary_before {
+            out.push_str(&text[i..i + 8]);
+            out.push('…');
+            i += run;
+            continue;
+        }
+        let b64 = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'+' || **c == b'/')
+            .count();
+        if b64 == 27 && b.get(i + 27) == Some(&b'=') && boundary_before {
+            out.push_str(&text[i..i + 8]);
+            out.push('…');
+            i += 28;
+            continue;
+        }
+        let ch = text[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    // percent-encoded SigV2 signatures in query strings
+    for key in ["Signature=", "sign="] {
+        if let Some(pos) = out.find(key) {
+            let start = pos + key.len();
+            let end = out[start..]
+                .find('&')
+                .map(|e| start + e)
+                .unwrap_or(out.len());
+            if end - start > 8 {
+                let keep: String = out[start..start + 8].to_string();
+                out.replace_range(start..end, &format!("{keep}…"));
+            }
+        }
+    }
+    out
+}
+
+/// One request's record.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub id: u64,
+    pub time: String,
+    pub method: String,
+    pub target: String,
+    pub scheme: String,
+    pub carrier: String,
+    pub access_key: Option<String>,
+    pub verdict: String,
+    pub findings: Vec<Finding>,
+    pub action: &'static str,
+    pub resigned_as: Option<String>,
+    pub note: Option<String>,
+    pub upstream_status: Option<u16>,
+    pub upstream_error_code: Option<String>,
+    pub upstream_error_message: Option<String>,
+    pub upstream_request_id: Option<String>,
+    pub clock_offset_s: Option<i64>,
+    pub duration_ms: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub status: u16,
+}
+
+impl Record {
+    pub fn to_json(&self) -> Value {
+        let findings: Vec<Value> = self
+            .findings
+            .iter()
+            .map(|f| {
+                let mut o = json!({"code": f.code, "severity": f.severity.as_str(), "message": redact(&f.message)});
+                if let Some(c) = f.cause {
+                    o["cause"] = json!(c);
+                }
+                o
+            })
+            .collect();
+        json!({
+            "id": self.id,
+            "time": self.time,
+            "method": self.method,
+            "target": redact(&self.target),
+            "client": {
+                "scheme": self.scheme, "carrier": self.carrier, "access_key": self.access_key,
+                "verdict": self.verdict, "findings": findings,
+            },
+            "action": self.action,
+            "resigned_as": self.resigned_as,
+            "note": self.note.as_deref().map(redact),
+            "status": self.status,
+            "upstream": {
+                "status": self.upstream_status, "error_code": self.upstream_error_code,
+                "error_message": self.upstream_error_message, "request_id": self.upstream_request_id,
+                "clock_offset_s": self.clock_offset_s,
+            },
+            "duration_ms": (self.duration_ms * 1000.0).round() / 1000.0,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+        })
+    }
+
+    pub fn to_human(&self, color: bool) -> String {
+        let paint = |c: &str, s: &str| {
+            if color {
+                format!("\x1b[{c}m{s}\x1b[0m")
+            } else {
+                s.to_string()
+            }
+        };
+        let mark = match (self.action, self.status) {
+            ("rejected", _) => paint("31", "✗"),
+            (_, s) if s >= 400 => paint("33", "!"),
+            _ => paint("32", "✓"),
+        };
+        let mut head = format!(
+            "{mark} #{} {} {} → {}{} {} {:.1}ms [{} {} {}]",
+            self.id,
+            self.method,
+            redact(&self.target),
+            self.action,
+            self.resigned_as
+                .as_deref()
+                .map(|s| format!(" as {s}"))
+                .unwrap_or_default(),
+            self.status,
+            self.duration_ms,
+            self.scheme,
+            self.carrier,
+            self.verdict,
+        );
+        if let Some(c) = &self.upstream_error_code {
+            head.push_str(&format!(" upstream {c}"));
+        }
+        let mut out = head;
+        out.push('\n');
+        for f in self
+            .findings
+            .iter()
+            .filter(|f| f.severity != crate::findings::Severity::Info || self.action == "rejected")
+        {
+            out.push_str(&format!(
+                "    {} {}{}: {}\n",
+                f.severity.as_str(),
+                f.code,
+                f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
+                redact(&f.message)
+            ));
+        }
+        if let Some(n) = &self.note {
+            out.push_str(&format!("    note: {}\n", redact(n)));
+        }
+        out
+    }
+}
+
+/// Where records go, plus the counters for the summary.
+#[derive(Clone)]
+pub struct Sink {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    json: bool,
+    color: bool,
+    stats: Arc<Mutex<Stats>>,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    requests: u64,
+    rejected: u64,
+    resigned: u64,
+    by_cause: BTreeMap<String, u64>,
+    skews: Vec<i64>,
+    upstream_offset: Option<i64>,
+}
+
+impl Sink {
+    pub fn new(out: Box<dyn Write + Send>, json: bool, color: bool) -> Self {
+        Sink {
+            out: Arc::new(Mutex::new(out)),
+            json,
+            color,
+            stats: Arc::new(Mutex::new(Stats::default())),
+        }
+    }
+
+    /// Writes one line (or block) and flushes, so a crash loses nothing already answered.
+    pub fn write_line(&self, line: &str) {
+        if let Ok(mut o) = self.out.lock() {
+            let _ = o.write_all(line.as_bytes());
+            if !line.ends_with('\n') {
+                let _ = o.write_all(b"\n");
+            }
+            let _ = o.flush();
+        }
+    }
+
+    pub fn record(&self, r: &Record) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.requests += 1;
+            match r.action {
+                "rejected" => s.rejected += 1,
+                "resigned" => s.resigned += 1,
+                _ => {}
+            }
+            for f in &r.findings {
+                if f.severity == crate::findings::Severity::Error {
+                    *s.by_cause
+                        .entry(format!(
+                            "{}{}",
+                            f.code,
+                            f.cause.map(|c| format!("/{c}")).unwrap_or_default()
+                        ))
+                        .or_default() += 1;
+                }
+                if let Some(o) = f
+                    .evidence
+                    .get("client_offset_seconds")
+                    .and_then(Value::as_i64)
+                {
+                    s.skews.push(o);
+                }
+            }
+            if r.clock_offset_s.is_some() {
+                s.upstream_offset = r.clock_offset_s;
+            }
+        }
+        let text = if self.json {
+            r.to_json().to_string()
+        } else {
+            r.to_human(self.color)
+        };
+        self.write_line(&text);
+    }
+
+    /// The shutdown summary.
+    pub fn summary(&self) -> String {
+        let s = match self.stats.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        let causes = if s.by_cause.is_empty() {
+            "none".to_string()
+        } else {
+            s.by_cause
+                .iter()
+                .map(|(k, v)| format!("{k} ×{v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let skew = match (s.skews.iter().min(), s.skews.iter().max()) {
+            (Some(a), Some(b)) => format!("client clock offsets {a}s … {b}s"),
+            _ => "no client clock offset observed".into(),
+        };
+        let up = s
+            .upstream_offset
+            .map(|o| format!("upstream clock offset {o}s"))
+            .unwrap_or_else(|| "upstream clock not learned".into());
+        if self.json {
+            json!({"summary": {"requests": s.requests, "resigned": s.resigned, "rejected": s.rejected,
+                   "failures": s.by_cause, "client_offsets_s": s.skews, "upstream_clock_offset_s": s.upstream_offset}})
+            .to_string()
+        } else {
+            format!(
+                "summary: {} requests, {} re-signed, {} rejected; failures: {causes}; {skew}; {up}",
+                s.requests, s.resigned, s.rejected
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_cut_to_8_characters() {
+        let t = "Signature=0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea&x=1";
+        assert_eq!(redact(t), "Signature=0a64ae62…&x=1");
+        assert_eq!(
+            redact("q-signature=3b8851a11a569213c17ba8fa7dcf2abec6935172"),
+            "q-signature=3b8851a1…"
+        );
+        assert_eq!(
+            redact("AWS AK:TCD9yOwtU0j9OspAg5WF6sNpXPY= ok"),
+            "AWS AK:TCD9yOwt… ok"
+        );
+        assert_eq!(
+            redact("?Signature=W%2BFLBTXkoNC6%2Fq7DauwgVFrOI1E%3D&Expires=1"),
+            "?Signature=W%2BFLBT…&Expires=1"
+        );
+        assert_eq!(redact("plain text é"), "plain text é");
+    }
+}

@@ -1,0 +1,536 @@
+//! The proxy: the only part of sigtap that does I/O. Each request goes through the same named
+//! phases: inspect -> decide -> re-sign -> forward -> log.
+
+pub mod body;
+pub mod decide;
+pub mod errors;
+pub mod log;
+pub mod upstream;
+
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::{Credential, KeyStore};
+use crate::inspect::Inspector;
+use crate::sig::{Carrier, Scheme};
+use crate::timefmt::{http_date, parse_http_date, rfc3339};
+use body::{full, BoxError, Checked, Meter, ProxyBody};
+use bytes::Bytes;
+use decide::{Decision, ResignMode, SignAs};
+use errors::{Dialect, ErrorDoc};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request as HRequest, Response as HResponse};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use upstream::{Clocks, HttpsClient, Upstream};
+
+/// Validated proxy settings.
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    pub upstream: Upstream,
+    pub resign: ResignMode,
+    pub sign_as: SignAs,
+    pub region: Option<String>,
+    pub keys: KeyStore,
+    pub identity: Option<Credential>,
+    pub upstream_timeout: Duration,
+    pub upstream_ca: Option<std::path::PathBuf>,
+    pub header_timeout: Duration,
+    pub sink: log::Sink,
+    pub json_log: bool,
+}
+
+struct State {
+    cfg: ProxyConfig,
+    inspector: Inspector,
+    client: HttpsClient,
+    clocks: Clocks,
+    seq: AtomicU64,
+}
+
+/// Runs until SIGINT/SIGTERM; returns the process exit status.
+pub fn run(cfg: ProxyConfig) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sigtap: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(serve(cfg))
+}
+
+async fn serve(cfg: ProxyConfig) -> i32 {
+    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sigtap: cannot listen on {}: {e}", cfg.listen);
+            return 1;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let client = match upstream::client(cfg.upstream_ca.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sigtap: {e}");
+            return 2;
+        }
+    };
+    {
+        use std::io::Write;
+        let line = if cfg.json_log {
+            serde_json::json!({ "listening": addr }).to_string()
+        } else {
+            addr.clone()
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+    eprintln!(
+        "sigtap: proxying http://{addr} -> {}://{}{} (resign {:?}, {} key(s) known)",
+        cfg.upstream.scheme,
+        cfg.upstream.authority,
+        cfg.upstream.base_path,
+        cfg.resign,
+        cfg.keys.len()
+    );
+    let header_timeout = cfg.header_timeout;
+    let state = Arc::new(State {
+        inspector: Inspector::new(cfg.keys.clone()),
+        cfg,
+        client,
+        clocks: Clocks::default(),
+        seq: AtomicU64::new(0),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut conns = tokio::task::JoinSet::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let mut stop = stop_rx.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let st = st.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), svc);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        res = conn.as_mut() => { let _ = res; }
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                        }
+                    }
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        }
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(6), drain)
+        .await
+        .is_err()
+    {
+        eprintln!("sigtap: some connections did not finish within 6 s");
+    }
+    state.cfg.sink.write_line(&state.cfg.sink.summary());
+    0
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Hop-by-hop headers never forwarded.
+const HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn to_wire(req: &HRequest<Incoming>) -> crate::wire::Request {
+    let uri = req.uri();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
+            )
+        })
+        .collect();
+    let path = uri.path();
+    crate::wire::Request {
+        method: req.method().as_str().to_string(),
+        scheme: uri.scheme_str().map(str::to_string),
+        authority: uri.authority().map(|a| a.as_str().to_string()),
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.to_string()
+        },
+        query: uri.query().map(str::to_string),
+        headers,
+        body: Vec::new(),
+        http_chunked: false,
+        body_complete: false,
+    }
+}
+
+async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody> {
+    let started = Instant::now();
+    let id = st.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let up_host = st.cfg.upstream.authority.clone();
+    let offset = st.clocks.offset(&up_host);
+    let now = SystemClock.now() + offset;
+    // phase: inspect
+    let wire = to_wire(&req);
+    let report = st.inspector.inspect_head(&wire, now);
+    let mut rec = log::Record {
+        id,
+        time: rfc3339(SystemClock.now()),
+        method: wire.method.clone(),
+        target: wire.origin_target(),
+        scheme: report.scheme.as_str().into(),
+        carrier: report.carrier.as_str().into(),
+        access_key: report.access_key.clone(),
+        verdict: report.verdict.as_str().into(),
+        findings: report.findings.clone(),
+        clock_offset_s: (offset != 0).then_some(offset),
+        ..Default::default()
+    };
+    let dialect = match report.scheme {
+        Scheme::Cos => Dialect::Cos,
+        Scheme::Sigv4 | Scheme::Sigv2 => Dialect::S3,
+        Scheme::None => Dialect::for_host(&up_host),
+    };
+    let client_host = wire.host().unwrap_or("").to_ascii_lowercase();
+    let host_changed = client_host != up_host;
+    // phase: decide
+    let decision = decide::decide(
+        &report,
+        st.cfg.resign,
+        st.cfg.sign_as,
+        host_changed,
+        st.cfg.identity.is_some(),
+    );
+    let (outgoing, action, resigned_as) = match decision {
+        Decision::Reject {
+            status,
+            code,
+            message,
+        } => {
+            let mut extra = Vec::new();
+            if code == "SignatureDoesNotMatch" {
+                if let Some(s) = &report.stages.string_to_sign {
+                    extra.push(("StringToSign", s.clone()));
+                }
+                match dialect {
+                    Dialect::S3 => {
+                        if let Some(c) = &report.stages.canonical_request {
+                            extra.push(("CanonicalRequest", c.clone()));
+                        }
+                    }
+                    Dialect::Cos => {
+                        if let Some(h) = &report.stages.http_string {
+                            extra.push(("FormatString", h.clone()));
+                        }
+                    }
+                }
+            }
+            let doc = ErrorDoc {
+                status,
+                code,
+                message,
+                extra,
+                resource: format!("{client_host}{}", wire.path),
+            };
+            return finish_local(&st, rec, dialect, &doc, now, started);
+        }
+        Decision::Forward { note } => {
+            rec.note = note;
+            (wire.clone(), "forwarded", None)
+        }
+        Decision::Resign { reason, identity } => {
+            let cred = if identity {
+                st.cfg.identity.clone()
+            } else {
+                report
+                    .access_key
+                    .as_deref()
+                    .and_then(|ak| st.cfg.keys.get(ak))
+                    .cloned()
+            };
+            match cred {
+                None => {
+                    rec.note = Some(format!(
+                        "{reason}, but no secret to re-sign with; forwarded unchanged"
+                    ));
+                    (wire.clone(), "forwarded", None)
+                }
+                Some(cred) => {
+                    let p = decide::ResignParams {
+                        cred: &cred,
+                        upstream_host: &up_host,
+                        now,
+                        region: st.cfg.region.as_deref(),
+                        sign_as: st.cfg.sign_as,
+                        fresh: identity,
+                    };
+                    match decide::resign(&wire, &report, &p, &st.inspector.cache) {
+                        Ok((r, scheme)) => {
+                            let mut note = format!("re-signed: {reason}");
+                            if offset != 0 {
+                                note.push_str(&format!(
+                                    "; signed with the upstream's clock ({offset:+}s from local)"
+                                ));
+                            }
+                            rec.note = Some(note);
+                            (r, "resigned", Some(scheme.as_str().to_string()))
+                        }
+                        Err(why) => {
+                            rec.note = Some(format!("{reason}, but {why}; forwarded unchanged"));
+                            (wire.clone(), "forwarded", None)
+                        }
+                    }
+                }
+            }
+        }
+    };
+    rec.action = action;
+    rec.resigned_as = resigned_as;
+    // phase: forward
+    let meter = Meter::default();
+    let expected_hash = outgoing
+        .header("x-amz-content-sha256")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string);
+    let body = Checked::new(req.into_body(), expected_hash, meter.clone());
+    let uri = format!(
+        "{}://{}{}{}",
+        st.cfg.upstream.scheme,
+        st.cfg.upstream.authority,
+        st.cfg.upstream.base_path,
+        outgoing.origin_target()
+    );
+    let mut b = HRequest::builder()
+        .method(outgoing.method.as_str())
+        .uri(&uri);
+    for (k, v) in &outgoing.headers {
+        if HOP.contains(&k.to_ascii_lowercase().as_str()) {
+            continue;
+        }
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let up_req = match b.body(BodyExt::boxed(body)) {
+        Ok(r) => r,
+        Err(e) => {
+            let doc = ErrorDoc {
+                status: 400,
+                code: "InvalidRequest",
+                message: format!("sigtap could not build the upstream request: {e}"),
+                extra: vec![],
+                resource: format!("{client_host}{}", wire.path),
+            };
+            return finish_local(&st, rec, dialect, &doc, now, started);
+        }
+    };
+    let res = tokio::time::timeout(st.cfg.upstream_timeout, st.client.request(up_req)).await;
+    let resp = match res {
+        Err(_) => {
+            let doc = ErrorDoc {
+                status: 504,
+                code: "GatewayTimeout",
+                message: format!(
+                    "sigtap: the upstream {} did not answer within {}s (--upstream-timeout)",
+                    st.cfg.upstream.authority,
+                    st.cfg.upstream_timeout.as_secs()
+                ),
+                extra: vec![],
+                resource: format!("{client_host}{}", wire.path),
+            };
+            rec.bytes_in = meter.bytes();
+            return finish_local(&st, rec, dialect, &doc, now, started);
+        }
+        Ok(Err(e)) => {
+            let why = meter
+                .hash_mismatch()
+                .unwrap_or_else(|| describe_client_error(&e));
+            let (status, code) = if meter.hash_mismatch().is_some() {
+                (400, "XAmzContentSHA256Mismatch")
+            } else {
+                (502, "BadGateway")
+            };
+            let doc = ErrorDoc {
+                status,
+                code,
+                message: format!("sigtap: {why}"),
+                extra: vec![],
+                resource: format!("{client_host}{}", wire.path),
+            };
+            rec.bytes_in = meter.bytes();
+            return finish_local(&st, rec, dialect, &doc, now, started);
+        }
+        Ok(Ok(r)) => r,
+    };
+    rec.bytes_in = meter.bytes();
+    // learn the upstream's clock
+    if let Some(t) = resp
+        .headers()
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date)
+    {
+        let off = t - SystemClock.now();
+        st.clocks.learn(&up_host, off);
+        rec.clock_offset_s = Some(off);
+    }
+    let status = resp.status().as_u16();
+    rec.upstream_status = Some(status);
+    rec.status = status;
+    let (parts, incoming) = resp.into_parts();
+    let small_error = status >= 400
+        && parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n <= 64 * 1024);
+    let mut out = HResponse::from_parts(parts, full(Bytes::new()));
+    for h in HOP {
+        out.headers_mut().remove(h);
+    }
+    if small_error {
+        match incoming.collect().await {
+            Ok(c) => {
+                let bytes = c.to_bytes();
+                if let Some(e) = crate::diagnose::upstream::parse_error(status, &bytes) {
+                    rec.upstream_error_code = Some(e.code);
+                    rec.upstream_error_message = Some(e.message);
+                    rec.upstream_request_id = e.request_id;
+                }
+                rec.bytes_out = bytes.len() as u64;
+                *out.body_mut() = full(bytes);
+            }
+            Err(e) => {
+                rec.note = Some(format!("the upstream's error body broke off: {e}"));
+            }
+        }
+        rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        st.cfg.sink.record(&rec);
+        return out;
+    }
+    // stream the body back; log when it has been handed over (the duration covers headers)
+    let out_meter = Meter::default();
+    *out.body_mut() = BodyExt::boxed(Checked::new(incoming, None, out_meter.clone()));
+    rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    rec.bytes_out = out
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    st.cfg.sink.record(&rec);
+    out
+}
+
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        format!("cannot connect to the upstream ({msg})")
+    } else {
+        format!("the upstream connection failed ({msg})")
+    }
+}
+
+fn finish_local(
+    st: &State,
+    mut rec: log::Record,
+    dialect: Dialect,
+    doc: &ErrorDoc,
+    now: i64,
+    started: Instant,
+) -> HResponse<ProxyBody> {
+    let rid = errors::request_id(dialect, now, rec.id);
+    let resp = errors::response(dialect, doc, &rid, &http_date(now));
+    rec.action = if doc.status >= 500 {
+        "failed"
+    } else {
+        "rejected"
+    };
+    rec.status = doc.status;
+    if rec.note.is_none() {
+        rec.note = Some(format!("answered locally: {} {}", doc.code, doc.message));
+    }
+    rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    st.cfg.sink.record(&rec);
+    let (parts, b) = resp.into_parts();
+    HResponse::from_parts(
+        parts,
+        BodyExt::boxed(b.map_err(|never| -> BoxError { match never {} })),
+    )
+}
+
+/// Whether a carrier is a presigned URL (used by the log).
+pub fn is_presigned(c: Carrier) -> bool {
+    c == Carrier::Query
+}

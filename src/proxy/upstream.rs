@@ -1,0 +1,137 @@
+//! The upstream side: where requests go, the HTTP(S) client (rustls, system roots plus an
+//! optional CA file), and the upstream clocks learned from `Date` headers.
+
+use super::body::ProxyBody;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
+
+/// A base URL requests are sent to (`--upstream`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub scheme: String,
+    /// `host[:port]` as it goes into `Host` (default ports left out).
+    pub authority: String,
+    /// A path prefix, without the trailing slash (usually empty).
+    pub base_path: String,
+}
+
+impl Upstream {
+    pub fn parse(url: &str) -> Result<Upstream, String> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            format!("--upstream {url:?}: expected http://HOST[:PORT] or https://HOST[:PORT]")
+        })?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(format!(
+                "--upstream {url:?}: the scheme must be http or https"
+            ));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+            None => (rest, ""),
+        };
+        if authority.is_empty() || authority.contains(['?', '#', '@']) {
+            return Err(format!("--upstream {url:?}: no usable host"));
+        }
+        Ok(Upstream {
+            authority: crate::wire::default_port_stripped(&scheme, authority),
+            scheme,
+            base_path: path.to_string(),
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.authority
+    }
+}
+
+/// Builds the client: TLS through rustls with the system roots plus `ca_file`.
+pub fn client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for c in native.certs {
+        let _ = roots.add(c);
+    }
+    if let Some(path) = ca_file {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("--upstream-ca {}: {e}", path.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("--upstream-ca {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--upstream-ca {}: no PEM certificate in it",
+                path.display()
+            ));
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("--upstream-ca {}: {e}", path.display()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .build(https))
+}
+
+/// Clock offsets (upstream minus local, seconds) learned from each upstream's `Date` header.
+#[derive(Clone, Debug, Default)]
+pub struct Clocks(Arc<Mutex<HashMap<String, i64>>>);
+
+impl Clocks {
+    pub fn learn(&self, authority: &str, offset: i64) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(authority.to_string(), offset);
+        }
+    }
+    /// The offset to sign with: none under 2 s (`Date` has one-second resolution).
+    pub fn offset(&self, authority: &str) -> i64 {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(authority).copied())
+            .filter(|o| o.abs() >= 2)
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls() {
+        let u = Upstream::parse("https://b-125.cos.ap-guangzhou.myqcloud.com:443/").unwrap();
+        assert_eq!(u.authority, "b-125.cos.ap-guangzhou.myqcloud.com");
+        assert_eq!(u.scheme, "https");
+        let u = Upstream::parse("http://127.0.0.1:9000/base/").unwrap();
+        assert_eq!(
+            (u.authority.as_str(), u.base_path.as_str()),
+            ("127.0.0.1:9000", "/base")
+        );
+        assert!(Upstream::parse("ftp://x").is_err());
+        assert!(Upstream::parse("localhost:9000").is_err());
+    }
+}

@@ -1,0 +1,351 @@
+//! The proxy with real components: boto3 (pinned, in target/tools/clients) through
+//! `sigtap proxy` in front of s3s-fs 0.14.1, a real server that verifies SigV4 and SigV2.
+//! The servers are started on 127.0.0.1 by the test and stopped by PID.
+//!
+//! Needs `scripts/tools.sh`; without the tools these tests fail with that command
+//! (`SIGTAP_SKIP_TOOLS=1` skips them loudly, never in CI).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const AK: &str = "AKIDPROXYTEST0000001";
+const SK: &str = "pRoXyTeStSeCrEt/K7MDENG+bPxRfiCYEXAMPLE";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Tools {
+    s3s: PathBuf,
+    python: PathBuf,
+}
+
+fn tools() -> Option<Tools> {
+    let t = Tools {
+        s3s: root().join("target/tools/s3s-fs/bin/s3s-fs"),
+        python: root().join("target/tools/clients/bin/python"),
+    };
+    if t.s3s.is_file() && t.python.is_file() {
+        return Some(t);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if std::env::var("SIGTAP_SKIP_TOOLS").is_ok_and(|v| v == "1") && !ci {
+        eprintln!("SKIPPED: s3s-fs or the client venv is missing and SIGTAP_SKIP_TOOLS=1; the proxy tests did not run");
+        return None;
+    }
+    panic!("the proxy tests need s3s-fs and boto3 under target/tools: run scripts/tools.sh (or scripts/test.sh)");
+}
+
+/// A child process killed (by PID) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_port(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn start_s3s(t: &Tools) -> (Proc, u16, tempdir::Dir) {
+    let dir = tempdir::Dir::new("s3s");
+    let port = free_port();
+    let child = Command::new(&t.s3s)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+        ])
+        .arg(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let p = Proc(child);
+    wait_port(port);
+    (p, port, dir)
+}
+
+mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "sigtap-{tag}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+struct Sigtap {
+    proc: Proc,
+    addr: String,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn start_sigtap(upstream: &str, extra: &[&str]) -> Sigtap {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
+        .args([
+            "proxy",
+            "--upstream",
+            upstream,
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
+        .args(extra)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sigtap proxy");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let v: serde_json::Value = serde_json::from_str(first.trim())
+        .unwrap_or_else(|e| panic!("address line {first:?}: {e}"));
+    let addr = v["listening"].as_str().unwrap().to_string();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
+    });
+    Sigtap {
+        proc: Proc(child),
+        addr,
+        lines,
+    }
+}
+
+fn records(s: &Sigtap) -> Vec<serde_json::Value> {
+    s.lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("id").is_some())
+        .collect()
+}
+
+fn boto3(t: &Tools, scenario: &str, endpoint: &str, bucket: &str) -> (bool, String) {
+    let out = Command::new(&t.python)
+        .arg(root().join("tests/clients/boto3_proxy.py"))
+        .args([scenario, endpoint, AK, SK, bucket])
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+        .output()
+        .expect("run python");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn boto3_through_sigtap_to_s3s_fs() {
+    let Some(t) = tools() else { return };
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let proxy = start_sigtap(
+        &format!("http://127.0.0.1:{port}"),
+        &["--access-key", AK, "--secret-key", SK],
+    );
+    let endpoint = format!("http://{}", proxy.addr);
+
+    let (ok, out) = boto3(&t, "roundtrip", &endpoint, "rt-bucket");
+    assert!(
+        ok,
+        "boto3 round trip through sigtap failed:\n{out}\nlog:\n{:#?}",
+        records(&proxy)
+    );
+    let recs = records(&proxy);
+    assert!(
+        recs.len() >= 20,
+        "expected a record per request, got {}",
+        recs.len()
+    );
+    assert!(
+        recs.iter().all(|r| r["action"] == "resigned"),
+        "every request signed for sigtap's host must be re-signed"
+    );
+    assert!(
+        recs.iter()
+            .all(|r| r["upstream"]["status"].as_u64().unwrap_or(0) < 300),
+        "{recs:#?}"
+    );
+    for r in &recs {
+        let text = r.to_string();
+        assert!(!text.contains(SK), "the secret reached the log");
+        assert!(r["client"]["verdict"] == "valid", "{r}");
+    }
+
+    // a client clock 20 minutes slow: diagnosed and re-signed, the request goes through
+    let (ok, out) = boto3(&t, "skew", &endpoint, "rt-bucket");
+    assert!(ok, "skewed client failed:\n{out}");
+    let recs = records(&proxy);
+    let skew = recs.iter().rev().find(|r| r["method"] == "PUT").unwrap();
+    let f = skew["client"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "clock-skew")
+        .expect("clock-skew logged");
+    assert_eq!(f["cause"], "client-clock-behind");
+    assert_eq!(skew["action"], "resigned");
+
+    // a wrong secret is answered locally with S3's own error document
+    let (ok, out) = boto3(&t, "wrongsecret", &endpoint, "rt-bucket");
+    assert!(ok, "wrong secret scenario:\n{out}");
+    assert!(
+        out.contains("SIGTAP"),
+        "the request id comes from sigtap: {out}"
+    );
+    let last = records(&proxy).pop().unwrap();
+    assert_eq!(last["action"], "rejected");
+
+    // SigV2 (legacy) objects through the proxy, re-signed as SigV2
+    let (ok, out) = boto3(&t, "sigv2", &endpoint, "rt-bucket");
+    assert!(ok, "SigV2 client failed:\n{out}");
+    assert!(records(&proxy)
+        .iter()
+        .rev()
+        .take(4)
+        .all(|r| r["resigned_as"] == "sigv2"));
+
+    // a presigned URL that expired is refreshed in auto mode
+    let (ok, out) = boto3(&t, "expired-presign", &endpoint, "rt-bucket");
+    assert!(ok, "expired presigned URL was not refreshed:\n{out}");
+    let last = records(&proxy).pop().unwrap();
+    assert_eq!(last["client"]["findings"][0]["code"], "expired", "{last}");
+    assert_eq!(last["action"], "resigned");
+}
+
+#[test]
+fn never_mode_forwards_untouched() {
+    let Some(t) = tools() else { return };
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let proxy = start_sigtap(
+        &format!("http://127.0.0.1:{port}"),
+        &["--resign", "never", "--access-key", AK, "--secret-key", SK],
+    );
+    // Forwarded byte for byte, Host included: s3s-fs does not check the host, so the client's own
+    // signature verifies there and every operation works without a single re-signing.
+    let (ok, out) = boto3(
+        &t,
+        "roundtrip",
+        &format!("http://{}", proxy.addr),
+        "never-bucket",
+    );
+    assert!(ok, "{out}");
+    let recs = records(&proxy);
+    assert!(
+        recs.len() >= 20
+            && recs
+                .iter()
+                .all(|r| r["action"] == "forwarded" && r["resigned_as"].is_null()),
+        "{recs:#?}"
+    );
+}
+
+fn raw_http(addr: &str, req: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn refused_upstream_is_a_502_in_the_service_format_and_sigterm_prints_a_summary() {
+    let port = free_port(); // nothing listens there
+    let mut proxy = start_sigtap(&format!("http://127.0.0.1:{port}"), &[]);
+    let resp = raw_http(
+        &proxy.addr,
+        "GET /bucket/key HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
+    assert!(
+        resp.contains("<Code>BadGateway</Code>") && resp.contains("x-amz-request-id"),
+        "{resp}"
+    );
+    assert!(resp.contains("cannot connect to the upstream"), "{resp}");
+    // a malformed Authorization gets a 400 in the same format, never a closed connection
+    let resp = raw_http(
+        &proxy.addr,
+        "GET /bucket/key HTTP/1.1\r\nHost: example.com\r\nAuthorization: AWS4-HMAC-SHA256 garbage\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(
+        resp.contains("<Code>AuthorizationHeaderMalformed</Code>"),
+        "{resp}"
+    );
+    // SIGTERM: exit 0 with a summary
+    let pid = proxy.proc.0.id();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = proxy.proc.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "sigtap did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    let lines = proxy.lines.lock().unwrap().clone();
+    assert!(lines.iter().any(|l| l.contains("\"summary\"")), "{lines:?}");
+}
