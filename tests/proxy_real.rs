@@ -349,3 +349,54 @@ fn refused_upstream_is_a_502_in_the_service_format_and_sigterm_prints_a_summary(
     let lines = proxy.lines.lock().unwrap().clone();
     assert!(lines.iter().any(|l| l.contains("\"summary\"")), "{lines:?}");
 }
+
+#[test]
+fn sigv2_client_converted_to_sigv4_and_unsigned_client_signed_with_always() {
+    let Some(t) = tools() else { return };
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let up = format!("http://127.0.0.1:{port}");
+    // --sign-as sigv4: a legacy SigV2 client, re-signed at the byte level as SigV4
+    let proxy = start_sigtap(
+        &up,
+        &["--sign-as", "sigv4", "--access-key", AK, "--secret-key", SK],
+    );
+    let endpoint = format!("http://{}", proxy.addr);
+    let (ok, out) = boto3(&t, "roundtrip", &endpoint, "conv-bucket"); // creates the bucket with SigV4
+    assert!(ok, "{out}");
+    let before = records(&proxy).len();
+    let (ok, out) = boto3(&t, "sigv2", &endpoint, "conv-bucket");
+    assert!(ok, "SigV2 -> SigV4 conversion failed:\n{out}");
+    let recs = records(&proxy);
+    let v2: Vec<_> = recs[before..].iter().collect();
+    assert!(!v2.is_empty());
+    for r in v2 {
+        assert_eq!(r["client"]["scheme"], "sigv2", "{r}");
+        assert_eq!(r["resigned_as"], "sigv4", "{r}");
+    }
+    drop(proxy);
+    // --resign always: an unsigned client (no Authorization at all) works through sigtap
+    let proxy = start_sigtap(
+        &up,
+        &["--resign", "always", "--access-key", AK, "--secret-key", SK],
+    );
+    let body = "hello from an unsigned client";
+    let resp = raw_http(
+        &proxy.addr,
+        &format!("PUT /conv-bucket/unsigned.txt HTTP/1.1\r\nHost: legacy.local\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()),
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let resp = raw_http(
+        &proxy.addr,
+        "GET /conv-bucket/unsigned.txt HTTP/1.1\r\nHost: legacy.local\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        resp.starts_with("HTTP/1.1 200") && resp.ends_with(body),
+        "{resp}"
+    );
+    let recs = records(&proxy);
+    assert!(
+        recs.iter()
+            .all(|r| r["client"]["scheme"] == "none" && r["resigned_as"] == "sigv4"),
+        "{recs:#?}"
+    );
+}
