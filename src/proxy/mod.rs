@@ -49,6 +49,17 @@ struct State {
     client: HttpsClient,
     clocks: Clocks,
     seq: AtomicU64,
+    /// Multipart upload ids seen completed or aborted (for the `no-such-upload` lint).
+    finished_uploads: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// The `uploadId` query parameter, if any.
+fn upload_id(req: &crate::wire::Request) -> Option<String> {
+    let q = req.query.as_deref()?;
+    crate::sig::encode::split_query(q)
+        .iter()
+        .find(|p| p.name == "uploadId")
+        .map(|p| crate::sig::encode::decoded_text(p.value).into_owned())
 }
 
 /// Runs until SIGINT/SIGTERM; returns the process exit status.
@@ -111,6 +122,7 @@ async fn serve(cfg: ProxyConfig) -> i32 {
         client,
         clocks: Clocks::default(),
         seq: AtomicU64::new(0),
+        finished_uploads: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
@@ -239,6 +251,21 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     // phase: inspect
     let wire = to_wire(&req);
     let report = st.inspector.inspect_head(&wire, now);
+    let upload = upload_id(&wire);
+    let mut findings = report.findings.clone();
+    if let Some(u) = &upload {
+        let seen = st
+            .finished_uploads
+            .lock()
+            .map(|s| s.contains(u))
+            .unwrap_or(false);
+        if seen && wire.method == "PUT" {
+            findings.push(crate::findings::Finding::warning(
+                crate::findings::code::NO_SUCH_UPLOAD,
+                format!("a part for upload {u}, which this proxy saw completed or aborted: the service will answer NoSuchUpload"),
+            ));
+        }
+    }
     let mut rec = log::Record {
         id,
         time: rfc3339(SystemClock.now()),
@@ -248,7 +275,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         carrier: report.carrier.as_str().into(),
         access_key: report.access_key.clone(),
         verdict: report.verdict.as_str().into(),
-        findings: report.findings.clone(),
+        findings,
         clock_offset_s: (offset != 0).then_some(offset),
         ..Default::default()
     };
@@ -439,6 +466,16 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         rec.clock_offset_s = Some(off);
     }
     let status = resp.status().as_u16();
+    if let (Some(u), true) = (&upload, status < 300) {
+        if wire.method == "POST" || wire.method == "DELETE" {
+            if let Ok(mut s) = st.finished_uploads.lock() {
+                if s.len() > 100_000 {
+                    s.clear();
+                }
+                s.insert(u.clone());
+            }
+        }
+    }
     rec.upstream_status = Some(status);
     rec.status = status;
     let (parts, incoming) = resp.into_parts();
@@ -518,9 +555,11 @@ fn finish_local(
         "rejected"
     };
     rec.status = doc.status;
-    if rec.note.is_none() {
-        rec.note = Some(format!("answered locally: {} {}", doc.code, doc.message));
-    }
+    let answered = format!("answered locally: {} {}", doc.code, doc.message);
+    rec.note = Some(match rec.note.take() {
+        Some(n) => format!("{n}; {answered}"),
+        None => answered,
+    });
     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     st.cfg.sink.record(&rec);
     let (parts, b) = resp.into_parts();

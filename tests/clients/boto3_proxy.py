@@ -72,6 +72,12 @@ if scenario == "roundtrip":
     got = c.get_object(Bucket=bucket, Key="mp/object.bin")["Body"].read()
     if got != p1 + p2:
         raise SystemExit("multipart object differs")
+    # a late retry of a part after completion: the service refuses it, sigtap's log says why
+    try:
+        c.upload_part(Bucket=bucket, Key="mp/object.bin", UploadId=mp["UploadId"], PartNumber=3, Body=b"")
+        result["late_part"] = "accepted"
+    except ClientError as e:
+        result["late_part"] = e.response["Error"]["Code"]
     # presigned GET, fetched with plain urllib (signed for sigtap's host, re-signed by it)
     url = c.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "one.bin"}, ExpiresIn=600)
     with urllib.request.urlopen(url) as r:
