@@ -61,7 +61,8 @@ pub struct ProxyArgs {
     /// Reverse proxy: every request goes to this base URL (http:// or https://).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
-    /// Forward proxy: each request goes to the host it names (not implemented yet).
+    /// Forward proxy (an http_proxy for clients): each request goes to the host its absolute-form
+    /// target or Host names, if --allow-host allows it (default: the COS and S3 endpoint domains).
     #[arg(long, conflicts_with = "upstream")]
     pub forward: bool,
     /// Hosts a forward proxy may reach (`host`, `host:port`, `*.domain`; repeatable).

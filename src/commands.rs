@@ -302,21 +302,34 @@ fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
 }
 
 fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
+    use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
     use crate::proxy::{decide, log, upstream::Upstream, ProxyConfig};
-    if a.forward {
-        return Err(usage(
-            "--forward (forward-proxy mode) is not implemented yet; use --upstream URL for a reverse proxy",
-        ));
-    }
-    let Some(up) = &a.upstream else {
-        return Err(usage(
-            "sigtap proxy needs --upstream URL (reverse proxy) or --forward (forward proxy); the embedded mock upstream does not exist yet",
-        ));
+    let mode = match (&a.upstream, a.forward) {
+        (Some(up), false) => {
+            if !a.allow_host.is_empty() {
+                return Err(usage("--allow-host applies to --forward"));
+            }
+            crate::proxy::Mode::Reverse(Upstream::parse(up).map_err(usage)?)
+        }
+        (None, true) => {
+            let pats: Vec<String> = if a.allow_host.is_empty() {
+                DEFAULT_ALLOWED.iter().map(|s| s.to_string()).collect()
+            } else {
+                a.allow_host.clone()
+            };
+            crate::proxy::Mode::Forward(
+                pats.iter()
+                    .map(|p| HostPattern::parse(p))
+                    .collect::<Result<_, _>>()
+                    .map_err(usage)?,
+            )
+        }
+        _ => {
+            return Err(usage(
+                "sigtap proxy needs --upstream URL (reverse proxy) or --forward (forward proxy); the embedded mock upstream does not exist yet",
+            ))
+        }
     };
-    if !a.allow_host.is_empty() {
-        return Err(usage("--allow-host applies to --forward"));
-    }
-    let upstream = Upstream::parse(up).map_err(usage)?;
     let listen = match a.port {
         Some(p) => format!("127.0.0.1:{p}"),
         None => a.listen.clone(),
@@ -356,7 +369,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
     let sink = log::Sink::new(out, json, color);
     let cfg = ProxyConfig {
         listen,
-        upstream,
+        mode,
         resign: match a.resign {
             ResignArg::Auto => decide::ResignMode::Auto,
             ResignArg::Always => decide::ResignMode::Always,

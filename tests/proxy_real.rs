@@ -123,17 +123,22 @@ struct Sigtap {
 }
 
 fn start_sigtap(upstream: &str, extra: &[&str]) -> Sigtap {
+    let mut args = vec![
+        "proxy",
+        "--upstream",
+        upstream,
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    start_sigtap_args(&args)
+}
+
+fn start_sigtap_args(args: &[&str]) -> Sigtap {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
-        .args([
-            "proxy",
-            "--upstream",
-            upstream,
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-        ])
-        .args(extra)
+        .args(args)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
@@ -173,7 +178,21 @@ fn records(s: &Sigtap) -> Vec<serde_json::Value> {
 }
 
 fn boto3(t: &Tools, scenario: &str, endpoint: &str, bucket: &str) -> (bool, String) {
-    let out = Command::new(&t.python)
+    boto3_via(t, scenario, endpoint, bucket, None)
+}
+
+fn boto3_via(
+    t: &Tools,
+    scenario: &str,
+    endpoint: &str,
+    bucket: &str,
+    http_proxy: Option<&str>,
+) -> (bool, String) {
+    let mut cmd = Command::new(&t.python);
+    if let Some(p) = http_proxy {
+        cmd.env("SIGTAP_HTTP_PROXY", p);
+    }
+    let out = cmd
         .arg(root().join("tests/clients/boto3_proxy.py"))
         .args([scenario, endpoint, AK, SK, bucket])
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
@@ -485,4 +504,61 @@ fn cos_python_sdk_through_sigtap_to_an_sdk_verified_upstream() {
     let (ok, out) = cos("wrongsecret");
     assert!(ok, "{out}");
     assert_eq!(records(&proxy).pop().unwrap()["action"], "rejected");
+}
+
+#[test]
+fn forward_proxy_passes_valid_requests_and_refuses_other_hosts() {
+    let Some(t) = tools() else { return };
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let allowed = format!("127.0.0.1:{port}");
+    let proxy = start_sigtap_args(&[
+        "proxy",
+        "--forward",
+        "--allow-host",
+        &allowed,
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        "--access-key",
+        AK,
+        "--secret-key",
+        SK,
+    ]);
+    // boto3 with an http proxy: absolute-form requests signed for the real server pass unchanged
+    let (ok, out) = boto3_via(
+        &t,
+        "roundtrip",
+        &format!("http://{allowed}"),
+        "fwd-bucket",
+        Some(&format!("http://{}", proxy.addr)),
+    );
+    assert!(
+        ok,
+        "boto3 through the forward proxy failed:\n{out}\n{:#?}",
+        records(&proxy)
+    );
+    let recs = records(&proxy);
+    assert!(recs.len() >= 20);
+    assert!(
+        recs.iter()
+            .filter(|r| r["client"]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["code"] != "no-such-upload"))
+            .all(|r| r["action"] == "forwarded" && r["client"]["verdict"] == "valid"),
+        "{recs:#?}"
+    );
+    // a host outside --allow-host: 403 in the service's format, no connection attempted
+    let resp = raw_http(&proxy.addr, "GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n");
+    assert!(
+        resp.starts_with("HTTP/1.1 403") && resp.contains("is not allowed"),
+        "{resp}"
+    );
+    let resp = raw_http(
+        &proxy.addr,
+        "CONNECT bucket.s3.amazonaws.com:443 HTTP/1.1\r\nHost: bucket.s3.amazonaws.com:443\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
 }

@@ -28,9 +28,17 @@ use std::time::{Duration, Instant};
 use upstream::{Clocks, HttpsClient, Upstream};
 
 /// Validated proxy settings.
+/// Where requests go.
+pub enum Mode {
+    /// Every request to one base URL.
+    Reverse(Upstream),
+    /// Each request to the host its target or `Host` names, if a pattern allows it.
+    Forward(Vec<upstream::HostPattern>),
+}
+
 pub struct ProxyConfig {
     pub listen: SocketAddr,
-    pub upstream: Upstream,
+    pub mode: Mode,
     pub resign: ResignMode,
     pub sign_as: SignAs,
     pub region: Option<String>,
@@ -107,11 +115,12 @@ async fn serve(cfg: ProxyConfig) -> i32 {
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
+    let target = match &cfg.mode {
+        Mode::Reverse(u) => format!("{}://{}{}", u.scheme, u.authority, u.base_path),
+        Mode::Forward(allow) => format!("forward proxy to {} allowed host pattern(s)", allow.len()),
+    };
     eprintln!(
-        "sigtap: proxying http://{addr} -> {}://{}{} (resign {:?}, {} key(s) known)",
-        cfg.upstream.scheme,
-        cfg.upstream.authority,
-        cfg.upstream.base_path,
+        "sigtap: proxying http://{addr} -> {target} (resign {:?}, {} key(s) known)",
         cfg.resign,
         cfg.keys.len()
     );
@@ -245,11 +254,59 @@ fn to_wire(req: &HRequest<Incoming>) -> crate::wire::Request {
 async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody> {
     let started = Instant::now();
     let id = st.seq.fetch_add(1, Ordering::Relaxed) + 1;
-    let up_host = st.cfg.upstream.authority.clone();
+    let wire = to_wire(&req);
+    // where this request goes
+    let upstream = match &st.cfg.mode {
+        Mode::Reverse(u) => u.clone(),
+        Mode::Forward(allow) => {
+            let scheme = wire.scheme.clone().unwrap_or_else(|| "http".into());
+            let authority = wire
+                .authority
+                .clone()
+                .or_else(|| wire.header("host").map(str::to_string));
+            let host_named = authority.clone().unwrap_or_default();
+            let refuse = |status: u16, code: &'static str, message: String| {
+                let now = SystemClock.now();
+                let host = host_named.clone();
+                let rec = log::Record {
+                    id,
+                    time: rfc3339(now),
+                    method: wire.method.clone(),
+                    target: wire.origin_target(),
+                    scheme: "none".into(),
+                    carrier: "none".into(),
+                    verdict: "unverified".into(),
+                    ..Default::default()
+                };
+                let doc = ErrorDoc {
+                    status,
+                    code,
+                    message,
+                    extra: vec![],
+                    resource: format!("{host}{}", wire.path),
+                };
+                finish_local(&st, rec, Dialect::for_host(&host), &doc, now, started)
+            };
+            if req.method() == hyper::Method::CONNECT {
+                return refuse(405, "MethodNotAllowed", "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
+            }
+            let Some(authority) = authority else {
+                return refuse(400, "InvalidRequest", "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
+            };
+            if !allow.iter().any(|p| p.matches(&authority)) {
+                return refuse(403, "AccessDenied", format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
+            }
+            Upstream {
+                authority: crate::wire::default_port_stripped(&scheme, &authority),
+                scheme,
+                base_path: String::new(),
+            }
+        }
+    };
+    let up_host = upstream.authority.clone();
     let offset = st.clocks.offset(&up_host);
     let now = SystemClock.now() + offset;
     // phase: inspect
-    let wire = to_wire(&req);
     let report = st.inspector.inspect_head(&wire, now);
     let upload = upload_id(&wire);
     let mut findings = report.findings.clone();
@@ -388,9 +445,9 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     let body = Checked::new(req.into_body(), expected_hash, meter.clone());
     let uri = format!(
         "{}://{}{}{}",
-        st.cfg.upstream.scheme,
-        st.cfg.upstream.authority,
-        st.cfg.upstream.base_path,
+        upstream.scheme,
+        upstream.authority,
+        upstream.base_path,
         outgoing.origin_target()
     );
     let mut b = HRequest::builder()
@@ -423,7 +480,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                 code: "GatewayTimeout",
                 message: format!(
                     "sigtap: the upstream {} did not answer within {}s (--upstream-timeout)",
-                    st.cfg.upstream.authority,
+                    upstream.authority,
                     st.cfg.upstream_timeout.as_secs()
                 ),
                 extra: vec![],

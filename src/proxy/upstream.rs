@@ -51,6 +51,50 @@ impl Upstream {
     }
 }
 
+/// A `--allow-host` pattern: `host`, `host:port` or `*.domain`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPattern(String);
+
+impl HostPattern {
+    pub fn parse(p: &str) -> Result<HostPattern, String> {
+        let p = p.trim().to_ascii_lowercase();
+        let bare = p.strip_prefix("*.").unwrap_or(&p);
+        if bare.is_empty() || bare.contains(['/', '*', '@', ' ']) {
+            return Err(format!(
+                "--allow-host {p:?}: use host, host:port or *.domain"
+            ));
+        }
+        Ok(HostPattern(p))
+    }
+
+    /// Whether `authority` (`host[:port]`) may be reached.
+    pub fn matches(&self, authority: &str) -> bool {
+        let a = authority.to_ascii_lowercase();
+        let host = match a.rsplit_once(':') {
+            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => {
+                h.to_string()
+            }
+            _ => a.clone(),
+        };
+        if let Some(domain) = self.0.strip_prefix("*.") {
+            return host.ends_with(&format!(".{domain}"));
+        }
+        if self.0.contains(':') {
+            return a == self.0;
+        }
+        host == self.0
+    }
+}
+
+/// Where a forward proxy may go when no `--allow-host` is given: the COS and S3 endpoint
+/// domains (loopback is not among them).
+pub const DEFAULT_ALLOWED: [&str; 4] = [
+    "*.myqcloud.com",
+    "*.tencentcos.cn",
+    "*.amazonaws.com",
+    "*.amazonaws.com.cn",
+];
+
 /// Builds the client: TLS through rustls with the system roots plus `ca_file`.
 pub fn client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
     use rustls_pki_types::pem::PemObject;
@@ -120,6 +164,20 @@ impl Clocks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_patterns() {
+        let p = HostPattern::parse("*.myqcloud.com").unwrap();
+        assert!(p.matches("b-1.cos.ap-guangzhou.myqcloud.com"));
+        assert!(p.matches("b-1.cos.ap-guangzhou.myqcloud.com:443"));
+        assert!(!p.matches("myqcloud.com.evil.org"));
+        assert!(!p.matches("evilmyqcloud.com"));
+        let p = HostPattern::parse("127.0.0.1:9000").unwrap();
+        assert!(p.matches("127.0.0.1:9000") && !p.matches("127.0.0.1:9001"));
+        let p = HostPattern::parse("minio.local").unwrap();
+        assert!(p.matches("minio.local:9000") && !p.matches("a.minio.local"));
+        assert!(HostPattern::parse("*").is_err());
+    }
 
     #[test]
     fn upstream_urls() {

@@ -21,10 +21,11 @@ scenario, endpoint, ak, sk, bucket = sys.argv[1:6]
 
 
 def client(sig="s3v4", secret=sk):
+    proxies = {"http": os.environ["SIGTAP_HTTP_PROXY"]} if os.environ.get("SIGTAP_HTTP_PROXY") else None
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ak,
                         aws_secret_access_key=secret,
                         config=Config(signature_version=sig, s3={"addressing_style": "path"},
-                                      retries={"max_attempts": 1}))
+                                      retries={"max_attempts": 1}, proxies=proxies))
 
 
 def body(n, seed):
