@@ -29,6 +29,8 @@ pub struct MeterState {
     pub bytes: u64,
     /// Set when the body failed its payload check (the upstream request was aborted).
     pub hash_mismatch: Option<String>,
+    /// Set when an aws-chunked chunk signature failed while re-framing.
+    pub chunk_mismatch: Option<String>,
 }
 
 impl Meter {
@@ -37,6 +39,9 @@ impl Meter {
     }
     pub fn hash_mismatch(&self) -> Option<String> {
         self.0.lock().ok().and_then(|s| s.hash_mismatch.clone())
+    }
+    pub fn chunk_mismatch(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.chunk_mismatch.clone())
     }
 }
 
@@ -105,6 +110,179 @@ where
 
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream() && self.hasher.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+use crate::sig::v4::chunked::{encode_chunk, encode_final, ChainSigner, Decoder, Event};
+use std::collections::VecDeque;
+
+/// Largest chunk the re-framer holds in memory (S3 clients use 64 KiB to a few MiB).
+pub const MAX_REFRAME_CHUNK: usize = 16 * 1024 * 1024;
+
+enum Piece {
+    Start(Option<String>),
+    Data(Bytes),
+    End,
+    Trailer(String, String),
+    Done,
+}
+
+/// Verifies a signed aws-chunked stream against the client's chain and re-frames it with
+/// new chunk signatures (the request was re-signed, so the seed changed). Holds one chunk.
+pub struct Reframe<B> {
+    inner: B,
+    decoder: Decoder,
+    old: ChainSigner,
+    new: ChainSigner,
+    cur: Vec<u8>,
+    cur_sig: Option<String>,
+    index: u64,
+    trailers: Vec<(String, String)>,
+    out: VecDeque<Bytes>,
+    finished: bool,
+    meter: Meter,
+}
+
+impl<B> Reframe<B> {
+    pub fn new(inner: B, old: ChainSigner, new: ChainSigner, meter: Meter) -> Self {
+        Reframe {
+            inner,
+            decoder: Decoder::new(),
+            old,
+            new,
+            cur: Vec::new(),
+            cur_sig: None,
+            index: 0,
+            trailers: Vec::new(),
+            out: VecDeque::new(),
+            finished: false,
+            meter,
+        }
+    }
+
+    fn on(&mut self, p: Piece) -> Result<(), String> {
+        match p {
+            Piece::Start(sig) => {
+                self.cur.clear();
+                self.cur_sig = sig;
+            }
+            Piece::Data(d) => {
+                if self.cur.len() + d.len() > MAX_REFRAME_CHUNK {
+                    return Err(format!(
+                        "aws-chunked chunk {} is larger than {} MiB; sigtap re-frames chunk by chunk and will not hold more",
+                        self.index,
+                        MAX_REFRAME_CHUNK >> 20
+                    ));
+                }
+                self.cur.extend_from_slice(&d);
+            }
+            Piece::End => {
+                let provided = self
+                    .cur_sig
+                    .take()
+                    .ok_or_else(|| format!("chunk {} has no chunk-signature", self.index))?;
+                let expected =
+                    self.old
+                        .peek(&crate::sig::encode::hex(&crate::sig::crypto::sha256(
+                            &self.cur,
+                        )));
+                if !crate::sig::crypto::ct_eq(&expected, &provided) {
+                    if let Ok(mut m) = self.meter.0.lock() {
+                        m.chunk_mismatch =
+                            Some(format!("chunk {} signature does not verify", self.index));
+                    }
+                    return Err(format!(
+                        "chunk {} carries a chunk-signature that does not verify; the upload was aborted",
+                        self.index
+                    ));
+                }
+                self.old.advance(&provided);
+                if !self.cur.is_empty() {
+                    self.out
+                        .push_back(Bytes::from(encode_chunk(Some(&mut self.new), &self.cur)));
+                }
+                self.index += 1;
+            }
+            Piece::Trailer(k, v) => {
+                if !k.eq_ignore_ascii_case("x-amz-trailer-signature") {
+                    self.trailers.push((k, v));
+                }
+            }
+            Piece::Done => {
+                self.out.push_back(Bytes::from(encode_final(
+                    Some(&mut self.new),
+                    &self.trailers,
+                )));
+                self.finished = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<B> Body for Reframe<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if let Some(b) = this.out.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if this.finished {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                Poll::Ready(None) => {
+                    let why = match this.decoder.finish() {
+                        Err(e) => format!("aws-chunked body: {e}"),
+                        Ok(()) => "aws-chunked body ended early".into(),
+                    };
+                    return Poll::Ready(Some(Err(why.into())));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Some(data) = frame.data_ref() else {
+                        continue;
+                    };
+                    let mut pieces = Vec::new();
+                    let fed = this.decoder.feed(data, &mut |e| {
+                        pieces.push(match e {
+                            Event::ChunkStart { signature, .. } => {
+                                Piece::Start(signature.map(str::to_string))
+                            }
+                            Event::Data(d) => Piece::Data(Bytes::copy_from_slice(d)),
+                            Event::ChunkEnd => Piece::End,
+                            Event::Trailer { name, value } => {
+                                Piece::Trailer(name.to_string(), value.to_string())
+                            }
+                            Event::End => Piece::Done,
+                        })
+                    });
+                    for p in pieces {
+                        if let Err(why) = this.on(p) {
+                            return Poll::Ready(Some(Err(why.into())));
+                        }
+                    }
+                    if let Err(e) = fed {
+                        return Poll::Ready(Some(Err(format!("aws-chunked body: {e}").into())));
+                    }
+                }
+            }
+        }
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -184,13 +184,21 @@ pub struct ResignParams<'a> {
     pub fresh: bool,
 }
 
-/// Re-signs a request for the upstream. Returns the new request and the scheme signed with.
+/// The two chunk-signature chains of a signed aws-chunked upload that was re-signed:
+/// the client's (to verify) and the new one (to re-frame with).
+pub struct Reframing {
+    pub old: crate::sig::v4::chunked::ChainSigner,
+    pub new: crate::sig::v4::chunked::ChainSigner,
+}
+
+/// Re-signs a request for the upstream. Returns the new request, the scheme signed with and,
+/// for signed aws-chunked uploads, the chains to re-frame the body with.
 pub fn resign(
     req: &Request,
     r: &Report,
     p: &ResignParams<'_>,
     cache: &SigningKeyCache,
-) -> Result<(Request, Scheme), String> {
+) -> Result<(Request, Scheme, Option<Reframing>), String> {
     let mut work = req.clone();
     work.set_header("Host", p.upstream_host);
     work.authority = None;
@@ -245,10 +253,13 @@ pub fn resign(
                 .map(|a| a.scope.service.clone())
                 .unwrap_or_else(|| "s3".into());
             let mut signed = client_auth.as_ref().map(|a| a.signed_headers.clone());
+            let streaming_signed = work
+                .header("x-amz-content-sha256")
+                .is_some_and(|v| v.trim().starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"));
+            if streaming_signed && (presign || client_auth.is_none() || p.fresh) {
+                return Err("a signed aws-chunked body can be re-framed only when the client's own SigV4 header signature is re-signed".into());
+            }
             let payload = match work.header("x-amz-content-sha256").map(str::trim) {
-                Some(v) if v.starts_with("STREAMING-AWS4-HMAC-SHA256-PAYLOAD") => {
-                    return Err("re-framing a signed aws-chunked body is not implemented yet; forward it unchanged or let the client sign for the upstream".into())
-                }
                 Some(v) => Some(v.to_string()),
                 None if !presign => Some(v4::UNSIGNED_PAYLOAD.to_string()),
                 None => None,
@@ -277,7 +288,35 @@ pub fn resign(
                 },
                 cache,
             );
-            Ok((s.plan.apply(&work), Scheme::Sigv4))
+            let reframe = match (&client_auth, streaming_signed) {
+                (Some(a), true) => {
+                    let old_key = cache.get(
+                        p.cred.secret.expose(),
+                        &a.scope.date,
+                        &a.scope.region,
+                        &a.scope.service,
+                    );
+                    let date = crate::timefmt::amz_date(p.now);
+                    let scope = format!("{}/{region}/{service}/aws4_request", &date[..8]);
+                    let new_key = cache.get(p.cred.secret.expose(), &date[..8], &region, &service);
+                    Some(Reframing {
+                        old: crate::sig::v4::chunked::ChainSigner::new(
+                            old_key,
+                            &a.amz_date,
+                            &a.scope.text(),
+                            &a.signature,
+                        ),
+                        new: crate::sig::v4::chunked::ChainSigner::new(
+                            new_key,
+                            &date,
+                            &scope,
+                            &s.signature,
+                        ),
+                    })
+                }
+                _ => None,
+            };
+            Ok((s.plan.apply(&work), Scheme::Sigv4, reframe))
         }
         Scheme::Cos => {
             let client = if r.scheme == Scheme::Cos && !p.fresh {
@@ -303,7 +342,7 @@ pub fn resign(
                     presign,
                 },
             );
-            Ok((s.plan.apply(&work), Scheme::Cos))
+            Ok((s.plan.apply(&work), Scheme::Cos, None))
         }
         Scheme::Sigv2 => {
             let s = v2::sign(
@@ -316,7 +355,7 @@ pub fn resign(
                     presign_expires: presign.then(|| window.unwrap_or(900).max(900)),
                 },
             );
-            Ok((s.plan.apply(&work), Scheme::Sigv2))
+            Ok((s.plan.apply(&work), Scheme::Sigv2, None))
         }
     }
 }

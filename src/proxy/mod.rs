@@ -351,6 +351,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         host_changed,
         st.cfg.identity.is_some(),
     );
+    let mut reframe: Option<decide::Reframing> = None;
     let (outgoing, action, resigned_as) = match decision {
         Decision::Reject {
             status,
@@ -415,8 +416,14 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                         fresh: identity,
                     };
                     match decide::resign(&wire, &report, &p, &st.inspector.cache) {
-                        Ok((r, scheme)) => {
+                        Ok((r, scheme, rf)) => {
                             let mut note = format!("re-signed: {reason}");
+                            if rf.is_some() {
+                                note.push_str(
+                                    "; aws-chunked body verified and re-framed chunk by chunk",
+                                );
+                            }
+                            reframe = rf;
                             if offset != 0 {
                                 note.push_str(&format!(
                                     "; signed with the upstream's clock ({offset:+}s from local)"
@@ -442,7 +449,14 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         .header("x-amz-content-sha256")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string);
-    let body = Checked::new(req.into_body(), expected_hash, meter.clone());
+    let body: ProxyBody = match reframe {
+        Some(rf) => BodyExt::boxed(Checked::new(
+            body::Reframe::new(req.into_body(), rf.old, rf.new, meter.clone()),
+            None,
+            meter.clone(),
+        )),
+        None => BodyExt::boxed(Checked::new(req.into_body(), expected_hash, meter.clone())),
+    };
     let uri = format!(
         "{}://{}{}{}",
         upstream.scheme,
@@ -459,7 +473,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         }
         b = b.header(k.as_str(), v.as_str());
     }
-    let up_req = match b.body(BodyExt::boxed(body)) {
+    let up_req = match b.body(body) {
         Ok(r) => r,
         Err(e) => {
             let doc = ErrorDoc {
@@ -492,9 +506,16 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         Ok(Err(e)) => {
             let why = meter
                 .hash_mismatch()
+                .or_else(|| {
+                    meter.chunk_mismatch().map(|c| {
+                        format!("{c}; the upload was aborted before the upstream stored anything")
+                    })
+                })
                 .unwrap_or_else(|| describe_client_error(&e));
             let (status, code) = if meter.hash_mismatch().is_some() {
                 (400, "XAmzContentSHA256Mismatch")
+            } else if meter.chunk_mismatch().is_some() {
+                (403, "SignatureDoesNotMatch")
             } else {
                 (502, "BadGateway")
             };

@@ -40,7 +40,7 @@ impl SigningPlan {
                 None => Vec::new(),
             };
             pieces.extend(self.append_query.iter().cloned());
-            out.query = Some(pieces.join("&"));
+            out.query = (!pieces.is_empty()).then(|| pieces.join("&"));
         }
         out
     }
