@@ -1,6 +1,7 @@
 //! The request as it was on the wire: parsing a raw HTTP/1.1 request (or a URL) into
 //! method, raw target, headers and body, and writing one back. No I/O here.
 
+use crate::sig::encode::clip;
 use std::fmt;
 
 /// One parsed request. Header names keep their wire case; values are trimmed of optional
@@ -53,6 +54,16 @@ impl std::error::Error for WireError {}
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Splits a raw message at the blank line that ends its head (CRLF or LF line ends).
+fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    match (find(raw, b"\r\n\r\n"), find(raw, b"\n\n")) {
+        (Some(a), Some(b)) if b < a => (&raw[..b], &raw[b + 2..]),
+        (Some(a), _) => (&raw[..a], &raw[a + 4..]),
+        (None, Some(b)) => (&raw[..b], &raw[b + 2..]),
+        (None, None) => (raw, &raw[raw.len()..]),
+    }
 }
 
 /// Splits `http(s)://authority/path?query` into its parts.
@@ -131,12 +142,7 @@ impl Request {
             .position(|b| *b != b'\r' && *b != b'\n')
             .unwrap_or(0);
         let raw = &raw[start..];
-        let (head, body) = match (find(raw, b"\r\n\r\n"), find(raw, b"\n\n")) {
-            (Some(a), Some(b)) if b < a => (&raw[..b], &raw[b + 2..]),
-            (Some(a), _) => (&raw[..a], &raw[a + 4..]),
-            (None, Some(b)) => (&raw[..b], &raw[b + 2..]),
-            (None, None) => (raw, &raw[raw.len()..]),
-        };
+        let (head, body) = split_head(raw);
         let head = String::from_utf8_lossy(head);
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let request_line = lines.next().unwrap_or("");
@@ -366,14 +372,6 @@ pub fn default_port_stripped(scheme: &str, authority: &str) -> String {
     }
 }
 
-/// Shortens user input quoted in error messages.
-fn clip(s: &str) -> &str {
-    match s.char_indices().nth(80) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,12 +472,7 @@ impl Response {
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(WireError::Empty);
         }
-        let (head, body) = match (find(raw, b"\r\n\r\n"), find(raw, b"\n\n")) {
-            (Some(a), Some(b)) if b < a => (&raw[..b], &raw[b + 2..]),
-            (Some(a), _) => (&raw[..a], &raw[a + 4..]),
-            (None, Some(b)) => (&raw[..b], &raw[b + 2..]),
-            (None, None) => (raw, &raw[raw.len()..]),
-        };
+        let (head, body) = split_head(raw);
         let head = String::from_utf8_lossy(head);
         let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
         let status_line = lines.next().unwrap_or("");

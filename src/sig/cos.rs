@@ -7,6 +7,7 @@ use super::encode::{
 };
 use super::plan::SigningPlan;
 use crate::clock::UnixTime;
+use crate::sig::encode::clip;
 use crate::wire::Request;
 
 /// The seven fields, in the order every SDK emits them.
@@ -187,13 +188,6 @@ pub fn extract(req: &Request) -> Result<Option<CosAuth>, String> {
         param_list: split_list(get("q-url-param-list").unwrap_or_default()),
         signature,
     }))
-}
-
-fn clip(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 /// How repeated query names are read (the service's rule is undocumented; SDKs differ).

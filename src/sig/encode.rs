@@ -121,6 +121,14 @@ pub fn split_query(q: &str) -> Vec<QueryPiece<'_>> {
         .collect()
 }
 
+/// Shortens user input quoted in error messages (at most 64 characters).
+pub fn clip(s: &str) -> &str {
+    match s.char_indices().nth(64) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

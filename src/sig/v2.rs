@@ -5,6 +5,7 @@ use super::crypto::{ct_eq, hmac_sha1};
 use super::encode::{percent_decode, split_query, text, uri_encode};
 use super::plan::SigningPlan;
 use crate::clock::UnixTime;
+use crate::sig::encode::clip;
 use crate::timefmt::{http_date, parse_http_date};
 use crate::wire::Request;
 use base64::Engine;
@@ -465,13 +466,6 @@ pub fn sign(req: &Request, p: &V2SignParams<'_>) -> V2Signed {
         plan,
         string_to_sign: sts,
         signature: sig,
-    }
-}
-
-fn clip(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
     }
 }
 

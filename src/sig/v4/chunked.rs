@@ -3,6 +3,7 @@
 //! memory is one header line (bounded) plus the running hash.
 
 use crate::sig::crypto::{ct_eq, hmac_sha256, sha256, EMPTY_SHA256};
+use crate::sig::encode::clip;
 use crate::sig::encode::hex;
 use sha2::{Digest, Sha256};
 
@@ -515,13 +516,6 @@ pub fn encode_final(mut chain: Option<&mut ChainSigner>, trailers: &[(String, St
     }
     out.extend_from_slice(b"\r\n");
     out
-}
-
-fn clip(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 #[cfg(test)]

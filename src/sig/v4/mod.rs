@@ -7,6 +7,7 @@ use super::crypto::{ct_eq, hmac_sha256, sha256, EMPTY_SHA256};
 use super::encode::{decoded_text, hex, percent_decode, split_query, text, uri_encode};
 use super::plan::SigningPlan;
 use crate::clock::UnixTime;
+use crate::sig::encode::clip;
 use crate::timefmt::{amz_date, parse_amz_date, parse_http_date};
 use crate::wire::Request;
 use sha2::{Digest, Sha256};
@@ -877,13 +878,6 @@ pub fn endpoint_region(host: &str) -> Option<String> {
         }
     }
     None
-}
-
-fn clip(s: &str) -> &str {
-    match s.char_indices().nth(64) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 /// The empty-body payload hash, re-exported for callers building requests.
