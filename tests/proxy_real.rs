@@ -436,17 +436,19 @@ fn sigv2_client_converted_to_sigv4_and_unsigned_client_signed_with_always() {
     );
 }
 
-/// COS: cos-python-sdk-v5 through sigtap to a test upstream that re-derives every signature
-/// with the official SDK's own signing code (`tests/clients/cos_upstream.py`).
-#[test]
-fn cos_python_sdk_through_sigtap_to_an_sdk_verified_upstream() {
-    let Some(t) = tools() else { return };
-    const SID: &str = "AKIDsigtapProxyCosTest000000000000001";
-    const SKEY: &str = "sigtapProxyCosTestSecretKey00000001";
+const SID: &str = "AKIDsigtapProxyCosTest000000000000001";
+const SKEY: &str = "sigtapProxyCosTestSecretKey00000001";
+
+/// Starts `tests/clients/cos_upstream.py` (optionally with TLS) and returns it with its port.
+fn start_cos_upstream(t: &Tools, tls: Option<(&std::path::Path, &std::path::Path)>) -> (Proc, u16) {
     let port = free_port();
-    let mut up = Command::new(&t.python)
-        .arg(root().join("tests/clients/cos_upstream.py"))
-        .args([&port.to_string(), SID, SKEY])
+    let mut cmd = Command::new(&t.python);
+    cmd.arg(root().join("tests/clients/cos_upstream.py"))
+        .args([&port.to_string(), SID, SKEY]);
+    if let Some((cert, key)) = tls {
+        cmd.arg(cert).arg(key);
+    }
+    let mut up = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -456,27 +458,37 @@ fn cos_python_sdk_through_sigtap_to_an_sdk_verified_upstream() {
         .read_line(&mut ready)
         .unwrap();
     assert_eq!(ready.trim(), "listening");
-    let _up = Proc(up);
+    (Proc(up), port)
+}
+
+fn cos_client(t: &Tools, scenario: &str, proxy: &Sigtap) -> (bool, String) {
+    let proxy_port = proxy.addr.rsplit(':').next().unwrap().to_string();
+    let out = Command::new(&t.python)
+        .arg(root().join("tests/clients/cos_client.py"))
+        .args([scenario, &proxy_port, SID, SKEY])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// COS: cos-python-sdk-v5 through sigtap to a test upstream that re-derives every signature
+/// with the official SDK's own signing code (`tests/clients/cos_upstream.py`).
+#[test]
+fn cos_python_sdk_through_sigtap_to_an_sdk_verified_upstream() {
+    let Some(t) = tools() else { return };
+    let (_up, port) = start_cos_upstream(&t, None);
     let proxy = start_sigtap(
         &format!("http://127.0.0.1:{port}"),
         &["--access-key", SID, "--secret-key", SKEY],
     );
-    let proxy_port = proxy.addr.rsplit(':').next().unwrap().to_string();
-    let cos = |scenario: &str| {
-        let out = Command::new(&t.python)
-            .arg(root().join("tests/clients/cos_client.py"))
-            .args([scenario, &proxy_port, SID, SKEY])
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    };
+    let cos = |scenario: &str| cos_client(&t, scenario, &proxy);
     let (ok, out) = cos("roundtrip");
     assert!(ok, "COS round trip failed:\n{out}\n{:#?}", records(&proxy));
     let recs = records(&proxy);
@@ -742,4 +754,68 @@ fn signed_raw(method: &str, path: &str, host: &str, body: &[u8], _token: Option<
     let mut out = s.plan.apply(&req);
     out.set_header("Connection", "close");
     String::from_utf8(out.to_bytes()).unwrap()
+}
+
+/// An HTTPS upstream: trusted through `--upstream-ca` (a test CA made here with openssl), and
+/// refused with a clear 502 without it.
+#[test]
+fn https_upstream_with_a_test_ca() {
+    let Some(t) = tools() else { return };
+    let dir = tempdir::Dir::new("tls");
+    let d = dir.0.display().to_string();
+    let script = format!(
+        "set -e; cd {d}; \
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=sigtap test CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr -subj '/CN=127.0.0.1' 2>/dev/null; \
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
+         openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null"
+    );
+    let ok = Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .expect("openssl");
+    assert!(
+        ok.success(),
+        "openssl could not make the test certificates (is openssl installed?)"
+    );
+    let (_up, port) =
+        start_cos_upstream(&t, Some((&dir.0.join("srv.pem"), &dir.0.join("srv.key"))));
+    let upstream = format!("https://127.0.0.1:{port}");
+    let ca = dir.0.join("ca.pem").display().to_string();
+    let proxy = start_sigtap(
+        &upstream,
+        &[
+            "--upstream-ca",
+            &ca,
+            "--access-key",
+            SID,
+            "--secret-key",
+            SKEY,
+        ],
+    );
+    let (ok, out) = cos_client(&t, "roundtrip", &proxy);
+    assert!(
+        ok,
+        "COS over an https upstream failed:\n{out}\n{:#?}",
+        records(&proxy)
+    );
+    drop(proxy);
+    // without the CA the certificate is untrusted: a 502 that says so, in COS's format
+    let proxy = start_sigtap(&upstream, &["--access-key", SID, "--secret-key", SKEY]);
+    let (ok, out) = cos_client(&t, "roundtrip", &proxy);
+    assert!(!ok, "an untrusted certificate was accepted: {out}");
+    let t0 = Instant::now();
+    let r = loop {
+        if let Some(r) = records(&proxy).pop() {
+            break r;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "no record");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r["status"], 502, "{r}");
+    let note = r["note"].as_str().unwrap().to_ascii_lowercase();
+    assert!(
+        note.contains("certificate") || note.contains("unknownissuer"),
+        "{note}"
+    );
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A small COS test upstream: `cos_upstream.py PORT SECRET_ID SECRET_KEY`.
+"""A small COS test upstream: `cos_upstream.py PORT SECRET_ID SECRET_KEY [CERT KEY]`.
 
 No COS server can be installed, so this one re-derives every request's `q-sign-algorithm=sha1`
 signature with the official cos-python-sdk-v5 signing code (`CosS3Auth`), not with sigtap's,
@@ -16,7 +16,7 @@ import qcloud_cos.cos_auth
 from qcloud_cos import CosConfig
 from qcloud_cos.cos_auth import CosS3Auth
 
-PORT, SECRET_ID, SECRET_KEY = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+PORT, SECRET_ID, SECRET_KEY = int(sys.argv[1]), sys.argv[2], sys.argv[3]  # [4], [5]: TLS cert and key
 OBJECTS = {}
 
 
@@ -105,5 +105,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+if len(sys.argv) > 5:  # TLS with the given certificate chain and key
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
 print("listening", flush=True)
 server.serve_forever()
