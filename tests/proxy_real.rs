@@ -819,3 +819,119 @@ fn https_upstream_with_a_test_ca() {
         "{note}"
     );
 }
+
+fn run_tool(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().expect("run a client");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// aws cli (v1, pinned) and s3cmd (SigV4 and --signature-v2) through sigtap to s3s-fs.
+#[test]
+fn aws_cli_and_s3cmd_through_sigtap() {
+    let Some(t) = tools() else { return };
+    let bin = root().join("target/tools/clients/bin");
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let proxy = start_sigtap(
+        &format!("http://127.0.0.1:{port}"),
+        &["--access-key", AK, "--secret-key", SK],
+    );
+    let work = tempdir::Dir::new("clients");
+    let payload = work.0.join("payload.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&payload, &data).unwrap();
+    let config = work.0.join("aws-config");
+    std::fs::write(&config, "[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n    signature_version = s3v4\n").unwrap();
+    let endpoint = format!("http://{}", proxy.addr);
+    let aws = |args: &[&str]| {
+        run_tool(
+            Command::new(bin.join("aws"))
+                .args(["--endpoint-url", &endpoint])
+                .args(args)
+                .env("AWS_ACCESS_KEY_ID", AK)
+                .env("AWS_SECRET_ACCESS_KEY", SK)
+                .env("AWS_CONFIG_FILE", &config)
+                .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        bin.display(),
+                        std::env::var("PATH").unwrap_or_default()
+                    ),
+                ),
+        )
+    };
+    let (ok, out) = aws(&["s3", "mb", "s3://cli-bucket"]);
+    assert!(ok, "aws s3 mb: {out}");
+    let (ok, out) = aws(&[
+        "s3",
+        "cp",
+        payload.to_str().unwrap(),
+        "s3://cli-bucket/dir/aws cli file.bin",
+    ]);
+    assert!(ok, "aws s3 cp up: {out}");
+    let back = work.0.join("back.bin");
+    let (ok, out) = aws(&[
+        "s3",
+        "cp",
+        "s3://cli-bucket/dir/aws cli file.bin",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "aws s3 cp down: {out}");
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "aws cli: the bytes differ after the round trip"
+    );
+    let (ok, out) = aws(&["s3", "ls", "s3://cli-bucket/dir/"]);
+    assert!(ok && out.contains("aws cli file.bin"), "aws s3 ls: {out}");
+
+    for (label, extra) in [("s3cmd v4", None), ("s3cmd v2", Some("--signature-v2"))] {
+        let cfg = work.0.join("s3cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[default]\naccess_key = {AK}\nsecret_key = {SK}\nhost_base = {0}\nhost_bucket = {0}\nuse_https = False\nbucket_location = us-east-1\nsignature_v2 = False\n",
+                proxy.addr
+            ),
+        )
+        .unwrap();
+        let s3cmd = |args: &[&str]| {
+            let mut c = Command::new(bin.join("python"));
+            c.arg(bin.join("s3cmd")).arg("-c").arg(&cfg);
+            if let Some(e) = extra {
+                c.arg(e);
+            }
+            run_tool(c.args(args))
+        };
+        let key = format!("s3://cli-bucket/{}/obj.bin", label.replace(' ', "-"));
+        let (ok, out) = s3cmd(&["put", payload.to_str().unwrap(), &key]);
+        assert!(ok, "{label} put: {out}\n{:#?}", records(&proxy).last());
+        let got = work.0.join(format!("{}.bin", label.replace(' ', "-")));
+        let (ok, out) = s3cmd(&["get", "--force", &key, got.to_str().unwrap()]);
+        assert!(ok, "{label} get: {out}");
+        assert!(
+            std::fs::read(&got).unwrap() == data,
+            "{label}: the bytes differ"
+        );
+        let (ok, out) = s3cmd(&["del", &key]);
+        assert!(ok, "{label} del: {out}");
+    }
+    let recs = records(&proxy);
+    assert!(
+        recs.iter()
+            .any(|r| r["client"]["scheme"] == "sigv2" && r["resigned_as"] == "sigv2"),
+        "no SigV2 request seen"
+    );
+    let failed: Vec<_> = recs
+        .iter()
+        .filter(|r| r["action"] == "rejected" || r["action"] == "failed")
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
