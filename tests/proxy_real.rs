@@ -22,14 +22,16 @@ fn root() -> PathBuf {
 struct Tools {
     s3s: PathBuf,
     python: PathBuf,
+    node_modules: PathBuf,
 }
 
 fn tools() -> Option<Tools> {
     let t = Tools {
         s3s: root().join("target/tools/s3s-fs/bin/s3s-fs"),
         python: root().join("target/tools/clients/bin/python"),
+        node_modules: root().join("target/tools/node/node_modules"),
     };
-    if t.s3s.is_file() && t.python.is_file() {
+    if t.s3s.is_file() && t.python.is_file() && t.node_modules.is_dir() {
         return Some(t);
     }
     let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
@@ -37,7 +39,7 @@ fn tools() -> Option<Tools> {
         eprintln!("SKIPPED: s3s-fs or the client venv is missing and SIGTAP_SKIP_TOOLS=1; the proxy tests did not run");
         return None;
     }
-    panic!("the proxy tests need s3s-fs and boto3 under target/tools: run scripts/tools.sh (or scripts/test.sh)");
+    panic!("the proxy tests need s3s-fs, the Python clients and the node clients under target/tools: run scripts/tools.sh (or scripts/test.sh)");
 }
 
 /// A child process killed (by PID) when dropped.
@@ -934,4 +936,123 @@ fn aws_cli_and_s3cmd_through_sigtap() {
         .filter(|r| r["action"] == "rejected" || r["action"] == "failed")
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
+}
+
+fn node(t: &Tools, script: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("node");
+    c.arg(root().join("tests/clients/node").join(script))
+        .args(args)
+        .env("NODE_PATH", &t.node_modules);
+    c
+}
+
+/// SigV2 -> SigV4 conversion proven against s3rver 5.0.0, which refuses every SigV2 request.
+#[test]
+fn sigv2_client_reaches_a_sigv4_only_server_through_sign_as_sigv4() {
+    let Some(t) = tools() else { return };
+    let dir = tempdir::Dir::new("s3rver");
+    let port = free_port();
+    let mut child = node(
+        &t,
+        "s3rver.js",
+        &[&port.to_string(), dir.0.to_str().unwrap(), "v4only"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("start s3rver (node)");
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "listening", "s3rver did not start");
+    let _s3rver = Proc(child);
+    let up = format!("http://127.0.0.1:{port}");
+    let run = |proxy: &Sigtap| {
+        let out = Command::new(&t.python)
+            .arg(root().join("tests/clients/boto3_proxy.py"))
+            .args([
+                "sigv2",
+                &format!("http://{}", proxy.addr),
+                "S3RVER",
+                "S3RVER",
+                "v4only",
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // kept as SigV2, the server refuses it: it really is SigV4-only
+    let keep = start_sigtap(&up, &["--access-key", "S3RVER", "--secret-key", "S3RVER"]);
+    let (ok, _) = run(&keep);
+    assert!(
+        !ok,
+        "s3rver accepted a SigV2 request; the test would prove nothing"
+    );
+    drop(keep);
+    // converted to SigV4 by sigtap, the same client works
+    let conv = start_sigtap(
+        &up,
+        &[
+            "--sign-as",
+            "sigv4",
+            "--access-key",
+            "S3RVER",
+            "--secret-key",
+            "S3RVER",
+        ],
+    );
+    let (ok, out) = run(&conv);
+    assert!(
+        ok,
+        "SigV2 -> SigV4 through sigtap to s3rver failed:\n{out}\n{:#?}",
+        records(&conv)
+    );
+    let recs = records(&conv);
+    assert!(
+        recs.iter()
+            .all(|r| r["client"]["scheme"] == "sigv2" && r["resigned_as"] == "sigv4"),
+        "{recs:#?}"
+    );
+}
+
+/// The AWS JS SDK v3 through sigtap to s3s-fs: its stream upload is aws-chunked with
+/// STREAMING-UNSIGNED-PAYLOAD-TRAILER and a CRC32 trailer, which passes through unchanged.
+#[test]
+fn aws_js_sdk_through_sigtap() {
+    let Some(t) = tools() else { return };
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let proxy = start_sigtap(
+        &format!("http://127.0.0.1:{port}"),
+        &["--access-key", AK, "--secret-key", SK],
+    );
+    let created = raw_http(
+        &proxy.addr,
+        &signed_raw("PUT", "/js-bucket", &proxy.addr, b"", None),
+    );
+    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+    let (ok, out) = run_tool(&mut node(
+        &t,
+        "js_sdk.cjs",
+        &[&format!("http://{}", proxy.addr), AK, SK, "js-bucket"],
+    ));
+    assert!(
+        ok,
+        "JS SDK through sigtap failed:\n{out}\n{:#?}",
+        records(&proxy)
+    );
+    let recs = records(&proxy);
+    assert!(
+        recs.iter()
+            .filter(|r| r["method"] == "PUT")
+            .all(|r| r["action"] == "resigned"),
+        "{recs:#?}"
+    );
 }
