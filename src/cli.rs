@@ -88,6 +88,10 @@ pub struct ProxyArgs {
     /// Access key of the upstream identity for --resign always (its secret comes from the key store).
     #[arg(long, value_name = "ID")]
     pub upstream_access_key: Option<String>,
+    /// Connect to ADDR:PORT whenever the upstream is HOST[:PORT] (like curl --resolve); the
+    /// request keeps its Host. Repeatable. Useful to test a forward proxy without DNS.
+    #[arg(long, value_name = "HOST[:PORT]=ADDR:PORT")]
+    pub resolve: Vec<String>,
     /// A PEM file of extra CA certificates to trust for an https upstream (besides the system roots).
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,

@@ -367,9 +367,18 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
     let color = a.log_file.is_none() && std::io::stdout().is_terminal();
     let json = a.log_format == Format::Json;
     let sink = log::Sink::new(out, json, color);
+    let mut resolve = Vec::new();
+    for r in &a.resolve {
+        let (from, to) = r
+            .split_once('=')
+            .filter(|(f, t)| !f.is_empty() && t.parse::<std::net::SocketAddr>().is_ok())
+            .ok_or_else(|| usage(format!("--resolve {r:?}: use HOST[:PORT]=ADDR:PORT, e.g. bucket-125.cos.ap-guangzhou.myqcloud.com=127.0.0.1:9000")))?;
+        resolve.push((from.to_ascii_lowercase(), to.to_string()));
+    }
     let cfg = ProxyConfig {
         listen,
         mode,
+        resolve,
         resign: match a.resign {
             ResignArg::Auto => decide::ResignMode::Auto,
             ResignArg::Always => decide::ResignMode::Always,

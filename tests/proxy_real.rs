@@ -1056,3 +1056,83 @@ fn aws_js_sdk_through_sigtap() {
         "{recs:#?}"
     );
 }
+
+/// coscmd (an http_proxy client sending absolute-form targets) through sigtap's forward mode;
+/// `--resolve` sends the COS domain to the local COS test upstream, which verifies with the SDK.
+#[test]
+fn coscmd_through_the_forward_proxy() {
+    let Some(t) = tools() else { return };
+    let (_up, port) = start_cos_upstream(&t, None);
+    let bucket_host = "sigtaptest-1250000000.cos.ap-guangzhou.myqcloud.com";
+    let resolve = format!("{bucket_host}=127.0.0.1:{port}");
+    let proxy = start_sigtap_args(&[
+        "proxy",
+        "--forward",
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        "--resolve",
+        &resolve,
+        "--access-key",
+        SID,
+        "--secret-key",
+        SKEY,
+    ]);
+    let work = tempdir::Dir::new("coscmd");
+    let conf = work.0.join("cos.conf");
+    let coscmd = root().join("target/tools/clients/bin/coscmd");
+    let run = |args: &[&str]| {
+        run_tool(
+            Command::new(&coscmd)
+                .arg("-c")
+                .arg(&conf)
+                .args(args)
+                .env("http_proxy", format!("http://{}", proxy.addr))
+                .env("HTTP_PROXY", format!("http://{}", proxy.addr))
+                .env_remove("no_proxy")
+                .env_remove("NO_PROXY")
+                .env("HOME", &work.0),
+        )
+    };
+    let (ok, out) = run(&[
+        "config",
+        "-a",
+        SID,
+        "-s",
+        SKEY,
+        "-b",
+        "sigtaptest-1250000000",
+        "-r",
+        "ap-guangzhou",
+        "--do-not-use-ssl",
+    ]);
+    assert!(ok, "coscmd config: {out}");
+    let file = work.0.join("report 2025.bin");
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let (ok, out) = run(&["upload", file.to_str().unwrap(), "docs/report 2025.bin"]);
+    assert!(ok, "coscmd upload: {out}\n{:#?}", records(&proxy));
+    let back = work.0.join("back.bin");
+    let (ok, out) = run(&[
+        "download",
+        "-f",
+        "docs/report 2025.bin",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "coscmd download: {out}\n{:#?}", records(&proxy));
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "coscmd: the bytes differ"
+    );
+    let recs = records(&proxy);
+    let puts: Vec<_> = recs.iter().filter(|r| r["method"] == "PUT").collect();
+    assert!(!puts.is_empty(), "{recs:#?}");
+    for r in &recs {
+        assert_eq!(r["client"]["scheme"], "cos", "{r}");
+        assert_eq!(
+            r["action"], "forwarded",
+            "a valid request for the real host passes unchanged: {r}"
+        );
+    }
+}

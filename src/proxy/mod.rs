@@ -47,6 +47,8 @@ pub struct ProxyConfig {
     pub upstream_timeout: Duration,
     pub upstream_ca: Option<std::path::PathBuf>,
     pub header_timeout: Duration,
+    /// `--resolve`: upstream authority (host or host:port) -> address to connect to.
+    pub resolve: Vec<(String, String)>,
     pub sink: log::Sink,
     pub json_log: bool,
 }
@@ -160,6 +162,10 @@ async fn serve(cfg: ProxyConfig) -> i32 {
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(header_timeout)
+                        // SDKs read some response headers case-sensitively (cos-python-sdk-v5
+                        // looks up 'Content-Length'): keep the upstream's case, title-case ours
+                        .preserve_header_case(true)
+                        .title_case_headers(true)
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), svc);
                     tokio::pin!(conn);
@@ -449,18 +455,30 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         .header("x-amz-content-sha256")
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string);
+    // keep the request's extensions (they carry the original header-name case)
+    let (in_parts, incoming) = req.into_parts();
     let body: ProxyBody = match reframe {
         Some(rf) => BodyExt::boxed(Checked::new(
-            body::Reframe::new(req.into_body(), rf.old, rf.new, meter.clone()),
+            body::Reframe::new(incoming, rf.old, rf.new, meter.clone()),
             None,
             meter.clone(),
         )),
-        None => BodyExt::boxed(Checked::new(req.into_body(), expected_hash, meter.clone())),
+        None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
     };
+    // --resolve: connect elsewhere, keep the Host the request carries
+    let connect_to = st
+        .cfg
+        .resolve
+        .iter()
+        .find(|(from, _)| {
+            *from == upstream.authority
+                || upstream.authority.split(':').next() == Some(from.as_str())
+        })
+        .map(|(_, to)| to.clone());
     let uri = format!(
         "{}://{}{}{}",
         upstream.scheme,
-        upstream.authority,
+        connect_to.as_deref().unwrap_or(&upstream.authority),
         upstream.base_path,
         outgoing.origin_target()
     );
@@ -474,7 +492,10 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         b = b.header(k.as_str(), v.as_str());
     }
     let up_req = match b.body(body) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            *r.extensions_mut() = in_parts.extensions;
+            r
+        }
         Err(e) => {
             let doc = ErrorDoc {
                 status: 400,

@@ -137,6 +137,8 @@ pub fn client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .http1_preserve_header_case(true)
+        .http1_title_case_headers(true)
         .build(https))
 }
 
