@@ -351,7 +351,8 @@ fn refused_upstream_is_a_502_in_the_service_format_and_sigterm_prints_a_summary(
     );
     assert!(resp.starts_with("HTTP/1.1 502"), "{resp}");
     assert!(
-        resp.contains("<Code>BadGateway</Code>") && resp.contains("x-amz-request-id"),
+        resp.contains("<Code>BadGateway</Code>")
+            && resp.to_ascii_lowercase().contains("x-amz-request-id"),
         "{resp}"
     );
     assert!(resp.contains("cannot connect to the upstream"), "{resp}");
