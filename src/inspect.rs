@@ -846,6 +846,12 @@ impl Inspector {
         if check.bucket_from == v2::BucketFrom::Cname {
             notes.push("the whole Host taken as the bucket name (CNAME)".to_string());
         }
+        if check.bucket_from == v2::BucketFrom::PathAsSent {
+            notes.push(
+                "bucket-level path signed as sent, without the trailing '/' botocore adds (aws-sdk-go, rclone)"
+                    .to_string(),
+            );
+        }
         if !notes.is_empty() {
             let note = notes.join("; ");
             r.stages.reading = Some(note.clone());

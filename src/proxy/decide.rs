@@ -345,7 +345,24 @@ pub fn resign(
             Ok((s.plan.apply(&work), Scheme::Cos, None))
         }
         Scheme::Sigv2 => {
-            let s = v2::sign(
+            // sign the resource the way the client did (botocore adds '/' to a bucket-level
+            // path, aws-sdk-go does not), so a server that reads it like the client accepts it
+            let reading = if r.scheme == Scheme::Sigv2 && !p.fresh {
+                let parsed = if presign {
+                    v2::parse_presigned(req)
+                } else {
+                    v2::parse_header(req.header("authorization").unwrap_or(""))
+                };
+                parsed
+                    .ok()
+                    .map(|a| v2::verify(req, &a, p.cred.secret.expose()))
+                    .filter(|c| c.matched && c.bucket_from == v2::BucketFrom::PathAsSent)
+                    .map(|c| c.bucket_from)
+                    .unwrap_or(v2::BucketFrom::Endpoint)
+            } else {
+                v2::BucketFrom::Endpoint
+            };
+            let s = v2::sign_with(
                 &work,
                 &v2::V2SignParams {
                     access_key: &p.cred.access_key,
@@ -354,6 +371,7 @@ pub fn resign(
                     now: p.now,
                     presign_expires: presign.then(|| window.unwrap_or(900).max(900)),
                 },
+                reading,
             );
             Ok((s.plan.apply(&work), Scheme::Sigv2, None))
         }

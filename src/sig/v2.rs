@@ -176,6 +176,9 @@ pub enum BucketFrom {
     Endpoint,
     /// The whole host is the bucket (CNAME).
     Cname,
+    /// Path-style, the path exactly as sent: a bucket-level `/bucket` without the trailing `/`
+    /// botocore adds (aws-sdk-go v1 and so rclone sign it this way).
+    PathAsSent,
 }
 
 /// The bucket named by a virtual-hosted `Host` (`b.s3.amazonaws.com`, `b.s3.<r>.amazonaws.com`,
@@ -208,7 +211,7 @@ pub fn canonical_resource(req: &Request, bucket_from: BucketFrom) -> String {
         BucketFrom::Cname if !is_ip_or_local(host) && !host.is_empty() => {
             Some(host.split(':').next().unwrap_or(host).to_ascii_lowercase())
         }
-        BucketFrom::Cname => None,
+        BucketFrom::Cname | BucketFrom::PathAsSent => None,
     };
     let path = if req.path.is_empty() {
         "/"
@@ -224,8 +227,11 @@ pub fn canonical_resource(req: &Request, bucket_from: BucketFrom) -> String {
         }
         None => {
             res.push_str(path);
-            // a path-style bucket-level request signs `/bucket/`
-            if path.len() > 1 && path.matches('/').count() == 1 {
+            // a path-style bucket-level request signs `/bucket/` (botocore)
+            if bucket_from != BucketFrom::PathAsSent
+                && path.len() > 1
+                && path.matches('/').count() == 1
+            {
                 res.push('/');
             }
         }
@@ -328,7 +334,11 @@ pub struct V2Check {
 /// Tries the documented reading first, then botocore's Date line, then a CNAME bucket.
 pub fn verify(req: &Request, auth: &V2Auth, secret: &str) -> V2Check {
     let mut first = None;
-    for bucket_from in [BucketFrom::Endpoint, BucketFrom::Cname] {
+    for bucket_from in [
+        BucketFrom::Endpoint,
+        BucketFrom::Cname,
+        BucketFrom::PathAsSent,
+    ] {
         for date_line in [DateLine::Documented, DateLine::Botocore] {
             let Some(sts) = string_to_sign(req, auth, date_line, bucket_from) else {
                 continue;
@@ -386,6 +396,12 @@ pub struct V2Signed {
 
 /// Signs with SigV2 (documented Date line); the request is not changed.
 pub fn sign(req: &Request, p: &V2SignParams<'_>) -> V2Signed {
+    sign_with(req, p, BucketFrom::Endpoint)
+}
+
+/// Signs with SigV2 using a given resource reading (e.g. the one the client's signature used,
+/// so that a server that reads the resource the same way accepts it).
+pub fn sign_with(req: &Request, p: &V2SignParams<'_>, bucket_from: BucketFrom) -> V2Signed {
     let mut plan = SigningPlan {
         remove_headers: vec!["Authorization".into()],
         remove_params: vec![
@@ -423,8 +439,8 @@ pub fn sign(req: &Request, p: &V2SignParams<'_>) -> V2Signed {
             expires: Some(expires),
             expires_text: Some(expires.to_string()),
         };
-        let sts = string_to_sign(&work, &auth, DateLine::Documented, BucketFrom::Endpoint)
-            .unwrap_or_default();
+        let sts =
+            string_to_sign(&work, &auth, DateLine::Documented, bucket_from).unwrap_or_default();
         let sig = signature(p.secret, &sts);
         extra.push(format!("Signature={}", uri_encode(sig.as_bytes(), false)));
         plan.append_query = extra;
@@ -455,8 +471,7 @@ pub fn sign(req: &Request, p: &V2SignParams<'_>) -> V2Signed {
         expires: None,
         expires_text: None,
     };
-    let sts = string_to_sign(&work, &auth, DateLine::Documented, BucketFrom::Endpoint)
-        .unwrap_or_default();
+    let sts = string_to_sign(&work, &auth, DateLine::Documented, bucket_from).unwrap_or_default();
     let sig = signature(p.secret, &sts);
     plan.set_headers.push((
         "Authorization".into(),
@@ -507,6 +522,33 @@ mod tests {
         let r = Request::parse(b"GET /k HTTP/1.1\r\nHost: b.s3.us-east-1.amazonaws.com\r\n\r\n")
             .unwrap();
         assert_eq!(canonical_resource(&r, BucketFrom::Endpoint), "/b/k");
+    }
+
+    #[test]
+    fn bucket_level_path_signed_as_sent_is_accepted_and_named() {
+        // regression: rclone (aws-sdk-go v1) signs `/bucket`, botocore `/bucket/`
+        let req = Request::parse(b"GET /rclone-v2?delimiter=%2F&max-keys=1000&prefix= HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nDate: Wed, 15 Jan 2025 09:10:00 GMT\r\n\r\n").unwrap();
+        let s = sign_with(
+            &req,
+            &V2SignParams {
+                access_key: "AK",
+                secret: "SK",
+                session_token: None,
+                now: 1_736_932_200,
+                presign_expires: None,
+            },
+            BucketFrom::PathAsSent,
+        );
+        assert!(
+            s.string_to_sign.ends_with("\n/rclone-v2"),
+            "{}",
+            s.string_to_sign
+        );
+        let out = s.plan.apply(&req);
+        let auth = parse_header(out.header("authorization").unwrap()).unwrap();
+        let c = verify(&out, &auth, "SK");
+        assert!(c.matched);
+        assert_eq!(c.bucket_from, BucketFrom::PathAsSent);
     }
 
     #[test]
