@@ -13,6 +13,7 @@ trap 'kill $(cat "$W"/*.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$W"' EXIT
 NPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$W/www/bucket"
 head -c 1024 /dev/urandom > "$W/www/bucket/obj"
+chmod -R a+rX "$W"  # nginx workers run unprivileged
 cat > "$W/nginx.conf" <<CONF
 worker_processes auto;
 daemon off;
@@ -36,7 +37,7 @@ for target in "direct nginx|http://127.0.0.1:$NPORT/bucket/obj" "through sigtap 
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  errs=$(echo "$out" | awk '/Non-2xx/ {print $4}')
+  errs=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
   echo "$name: ${rps} req/s, p50 ${p50}, p99 ${p99}${errs:+, non-2xx $errs}"
 done
 echo "sigtap log lines: $(wc -l < "$W/sigtap.log")"

@@ -261,6 +261,14 @@ fn boto3_through_sigtap_to_s3s_fs() {
     for r in &recs {
         let text = r.to_string();
         assert!(!text.contains(SK), "the secret reached the log");
+        // no whole signature value: no run of 40 or more hex digits
+        let longest_hex = text
+            .as_bytes()
+            .split(|b| !b.is_ascii_hexdigit())
+            .map(<[u8]>::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest_hex < 40, "a full signature value reached the log: {text}");
         assert!(r["client"]["verdict"] == "valid", "{r}");
     }
 
@@ -1272,4 +1280,30 @@ fn never_mode_explains_an_expired_presigned_url() {
     assert_eq!(f["code"], "expired", "{last}");
     assert_eq!(f["cause"], "used-too-late", "{last}");
     assert_eq!(last["upstream"]["status"], 403, "{last}");
+}
+
+/// An upstream that accepts the connection but never answers: 504 after --upstream-timeout,
+/// in the service's format; and --log-file receives the records while stdout keeps the address.
+#[test]
+fn silent_upstream_is_a_504_and_log_file_gets_the_records() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in silent.incoming().flatten() {
+            held.push(c); // keep it open, say nothing
+        }
+    });
+    let dir = tempdir::Dir::new("logfile");
+    let log = dir.0.join("sigtap.log");
+    let proxy = start_sigtap(&format!("http://127.0.0.1:{port}"), &["--upstream-timeout", "1", "--log-file", log.to_str().unwrap()]);
+    let t0 = Instant::now();
+    let resp = raw_http(&proxy.addr, "GET /b/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.1 504"), "{resp}");
+    assert!(resp.contains("<Code>GatewayTimeout</Code>") && resp.contains("did not answer within 1s"), "{resp}");
+    assert!(t0.elapsed() < Duration::from_secs(10));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let rec: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["status"], 504, "{rec}");
+    assert!(records(&proxy).is_empty(), "records went to stdout although --log-file was given");
 }
