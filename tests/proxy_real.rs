@@ -268,7 +268,10 @@ fn boto3_through_sigtap_to_s3s_fs() {
             .map(<[u8]>::len)
             .max()
             .unwrap_or(0);
-        assert!(longest_hex < 40, "a full signature value reached the log: {text}");
+        assert!(
+            longest_hex < 40,
+            "a full signature value reached the log: {text}"
+        );
         assert!(r["client"]["verdict"] == "valid", "{r}");
     }
 
@@ -1296,14 +1299,31 @@ fn silent_upstream_is_a_504_and_log_file_gets_the_records() {
     });
     let dir = tempdir::Dir::new("logfile");
     let log = dir.0.join("sigtap.log");
-    let proxy = start_sigtap(&format!("http://127.0.0.1:{port}"), &["--upstream-timeout", "1", "--log-file", log.to_str().unwrap()]);
+    let proxy = start_sigtap(
+        &format!("http://127.0.0.1:{port}"),
+        &[
+            "--upstream-timeout",
+            "1",
+            "--log-file",
+            log.to_str().unwrap(),
+        ],
+    );
     let t0 = Instant::now();
-    let resp = raw_http(&proxy.addr, "GET /b/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let resp = raw_http(
+        &proxy.addr,
+        "GET /b/k HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 504"), "{resp}");
-    assert!(resp.contains("<Code>GatewayTimeout</Code>") && resp.contains("did not answer within 1s"), "{resp}");
+    assert!(
+        resp.contains("<Code>GatewayTimeout</Code>") && resp.contains("did not answer within 1s"),
+        "{resp}"
+    );
     assert!(t0.elapsed() < Duration::from_secs(10));
     let text = std::fs::read_to_string(&log).unwrap();
     let rec: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(rec["status"], 504, "{rec}");
-    assert!(records(&proxy).is_empty(), "records went to stdout although --log-file was given");
+    assert!(
+        records(&proxy).is_empty(),
+        "records went to stdout although --log-file was given"
+    );
 }
