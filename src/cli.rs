@@ -36,6 +36,27 @@ pub enum Command {
     /// The first line on stdout is the bound address (HOST:PORT); then one record per request.
     /// SIGINT/SIGTERM stop accepting, let requests in flight finish, print a summary and exit 0.
     Proxy(ProxyArgs),
+    /// Run a strict mock storage service: an in-memory bucket/object store that checks every
+    /// signature like the service and answers failures with its exact error documents.
+    ///
+    /// The first line on stdout is the bound address; SIGINT/SIGTERM exit 0. Without keys it uses a
+    /// demo key, printed on stderr.
+    Mock(MockArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MockArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// Short for --listen 127.0.0.1:N (0 picks a free port).
+    #[arg(long, value_name = "N", conflicts_with = "listen")]
+    pub port: Option<u16>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Move the mock's clock (its checks and Date header): e.g. 20m, -90s, 2h, 3600.
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub clock_offset: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

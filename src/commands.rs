@@ -1,8 +1,8 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
 use crate::cli::{
-    Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, ProxyArgs, ResignArg, SchemeArg,
-    SignArgs, SignAsArg,
+    Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, MockArgs, ProxyArgs, ResignArg,
+    SchemeArg, SignArgs, SignAsArg,
 };
 use crate::clock::{Clock, SystemClock, UnixTime};
 use crate::credentials::{self, Credential, KeyStore, ProcessEnv};
@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Presign(a) => sign(a, true),
         Command::Explain(a) => explain(a),
         Command::Proxy(a) => proxy(a),
+        Command::Mock(a) => mock(a),
     };
     match result {
         Ok(code) => code,
@@ -324,11 +325,8 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                     .map_err(usage)?,
             )
         }
-        _ => {
-            return Err(usage(
-                "sigtap proxy needs --upstream URL (reverse proxy) or --forward (forward proxy); the embedded mock upstream does not exist yet",
-            ))
-        }
+        (None, false) => crate::proxy::Mode::EmbeddedMock,
+        (Some(_), true) => return Err(usage("--upstream and --forward exclude each other")),
     };
     let listen = match a.port {
         Some(p) => format!("127.0.0.1:{p}"),
@@ -339,7 +337,10 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
             "--listen {listen:?} is not HOST:PORT (e.g. 127.0.0.1:8080)"
         ))
     })?;
-    let keys = key_store(&a.keys)?;
+    let mut keys = key_store(&a.keys)?;
+    if matches!(mode, crate::proxy::Mode::EmbeddedMock) && keys.is_empty() {
+        keys.add(demo_key());
+    }
     let identity = match &a.upstream_access_key {
         Some(ak) => Some(keys.get(ak).cloned().ok_or_else(|| {
             usage(format!(
@@ -398,6 +399,92 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
         header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
         sink,
         json_log: json,
+        embedded: false,
     };
     Ok(crate::proxy::run(cfg))
+}
+
+/// The demo key of the embedded mock (printed for users to paste; not a real credential).
+pub fn demo_key() -> Credential {
+    Credential::new(
+        "AKIDSIGTAPDEMO000001",
+        "sigtapDemoSecretKey/NotARealSecret0000001",
+    )
+    .with_label("demo")
+}
+
+/// Parses `20m`, `-90s`, `2h`, `1d` or plain seconds.
+pub fn parse_duration(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let n: i64 = num.parse().ok()?;
+    let mul = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+fn mock(a: MockArgs) -> Result<i32, UsageError> {
+    let listen = match a.port {
+        Some(p) => format!("127.0.0.1:{p}"),
+        None => a.listen.clone(),
+    };
+    let listen: std::net::SocketAddr = listen.parse().map_err(|_| {
+        usage(format!(
+            "--listen {listen:?} is not HOST:PORT (e.g. 127.0.0.1:9000)"
+        ))
+    })?;
+    let offset = match &a.clock_offset {
+        Some(c) => parse_duration(c).ok_or_else(|| {
+            usage(format!(
+                "--clock-offset {c:?}: use e.g. 20m, -90s, 2h or seconds"
+            ))
+        })?,
+        None => 0,
+    };
+    let mut keys = key_store(&a.keys)?;
+    if keys.is_empty() {
+        let d = demo_key();
+        eprintln!("sigtap mock: no keys given; using the demo key:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}", d.access_key, d.secret.expose());
+        keys.add(d);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| usage(format!("cannot start the runtime: {e}")))?;
+    Ok(rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sigtap: cannot listen on {listen}: {e}");
+                return 1;
+            }
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{addr}");
+            let _ = out.flush();
+        }
+        let m = crate::mock::Mock::new(crate::mock::MockConfig {
+            inspector: Inspector::new(keys),
+            clock_offset: offset,
+        });
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let server = tokio::spawn(crate::mock::serve(m, listener, rx));
+        crate::proxy::shutdown_signal().await;
+        let _ = tx.send(true);
+        let _ = server.await;
+        0
+    }))
 }

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod diagnose;
 pub mod findings;
 pub mod inspect;
+pub mod mock;
 pub mod proxy;
 pub mod report;
 pub mod sig;

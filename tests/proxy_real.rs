@@ -1327,3 +1327,75 @@ fn silent_upstream_is_a_504_and_log_file_gets_the_records() {
         "records went to stdout although --log-file was given"
     );
 }
+
+/// `sigtap mock`: a strict in-memory service that real boto3 uses directly (signatures checked),
+/// answers a wrong secret with S3's document, and with --clock-offset 20m refuses a correct client
+/// with RequestTimeTooSkewed. And `sigtap proxy` without --upstream fronts the embedded mock.
+#[test]
+fn strict_mock_and_the_embedded_default() {
+    let Some(t) = tools() else { return };
+    // the mock prints a plain address line (not JSON), so it is started here rather than by start_sigtap
+    let spawn_plain = |args: &[&str]| -> (Proc, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
+            .args(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+            .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        (Proc(child), line.trim().to_string())
+    };
+    let (_mock, addr) = spawn_plain(&[
+        "mock",
+        "--port",
+        "0",
+        "--access-key",
+        AK,
+        "--secret-key",
+        SK,
+    ]);
+    let endpoint = format!("http://{addr}");
+    let (ok, out) = boto3(&t, "roundtrip", &endpoint, "mock-bucket");
+    assert!(ok, "boto3 against sigtap mock:\n{out}");
+    let (ok, out) = boto3(&t, "wrongsecret", &endpoint, "mock-bucket");
+    assert!(ok, "{out}");
+    let (_skewed, addr2) = spawn_plain(&[
+        "mock",
+        "--port",
+        "0",
+        "--clock-offset",
+        "20m",
+        "--access-key",
+        AK,
+        "--secret-key",
+        SK,
+    ]);
+    let (ok, out) = boto3(&t, "skewed-server", &format!("http://{addr2}"), "any");
+    assert!(ok, "{out}");
+    // the embedded default: proxy with no upstream, demo key
+    let proxy = start_sigtap_args(&["proxy", "--port", "0", "--log-format", "json"]);
+    let out = Command::new(&t.python)
+        .arg(root().join("tests/clients/boto3_proxy.py"))
+        .args([
+            "roundtrip",
+            &format!("http://{}", proxy.addr),
+            "AKIDSIGTAPDEMO000001",
+            "sigtapDemoSecretKey/NotARealSecret0000001",
+            "demo-bucket",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "embedded default: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(records(&proxy).iter().all(|r| r["action"] == "resigned"));
+}

@@ -4,3 +4,6 @@ pub mod lints;
 pub mod mismatch;
 pub mod time;
 pub mod upstream;
+
+/// XML entity decoding shared with the mock.
+pub use upstream::unescape as upstream_unescape;

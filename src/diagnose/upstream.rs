@@ -29,7 +29,7 @@ pub struct UpstreamError {
 }
 
 /// Unescapes the five XML entities and numeric character references.
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('&') {

@@ -34,6 +34,9 @@ pub enum Mode {
     Reverse(Upstream),
     /// Each request to the host its target or `Host` names, if a pattern allows it.
     Forward(Vec<upstream::HostPattern>),
+    /// In front of an embedded strict mock (no upstream given): the main job on a machine that
+    /// reaches no service.
+    EmbeddedMock,
 }
 
 pub struct ProxyConfig {
@@ -51,6 +54,8 @@ pub struct ProxyConfig {
     pub resolve: Vec<(String, String)>,
     pub sink: log::Sink,
     pub json_log: bool,
+    /// Set when the upstream is the embedded mock (for the start banner).
+    pub embedded: bool,
 }
 
 struct State {
@@ -87,7 +92,32 @@ pub fn run(cfg: ProxyConfig) -> i32 {
     rt.block_on(serve(cfg))
 }
 
-async fn serve(cfg: ProxyConfig) -> i32 {
+async fn serve(mut cfg: ProxyConfig) -> i32 {
+    let (_mock_stop, _mock_task) = if matches!(cfg.mode, Mode::EmbeddedMock) {
+        let ml = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sigtap: cannot start the embedded mock: {e}");
+                return 1;
+            }
+        };
+        let maddr = ml.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let m = crate::mock::Mock::new(crate::mock::MockConfig {
+            inspector: Inspector::new(cfg.keys.clone()),
+            clock_offset: 0,
+        });
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(crate::mock::serve(m, ml, rx));
+        cfg.mode = Mode::Reverse(Upstream {
+            scheme: "http".into(),
+            authority: maddr,
+            base_path: String::new(),
+        });
+        cfg.embedded = true;
+        (Some(tx), Some(task))
+    } else {
+        (None, None)
+    };
     let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -120,12 +150,27 @@ async fn serve(cfg: ProxyConfig) -> i32 {
     let target = match &cfg.mode {
         Mode::Reverse(u) => format!("{}://{}{}", u.scheme, u.authority, u.base_path),
         Mode::Forward(allow) => format!("forward proxy to {} allowed host pattern(s)", allow.len()),
+        Mode::EmbeddedMock => "the embedded mock".to_string(),
     };
     eprintln!(
         "sigtap: proxying http://{addr} -> {target} (resign {:?}, {} key(s) known)",
         cfg.resign,
         cfg.keys.len()
     );
+    if cfg.embedded {
+        if let Some(k) = cfg.keys.all().first() {
+            eprintln!(
+                "sigtap: no --upstream given: requests go to an embedded strict mock (in memory).\n\
+                 Paste these to try it:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n  \
+                 aws --endpoint-url http://{addr} s3 mb s3://demo-bucket && aws --endpoint-url http://{addr} s3 ls\n  \
+                 python3 -c \"import boto3; s3=boto3.client('s3', endpoint_url='http://{addr}'); print(s3.list_buckets()['Buckets'])\"\n  \
+                 cos-python-sdk-v5: CosConfig(Region='ap-guangzhou', SecretId=..., SecretKey=..., Scheme='http', IP='127.0.0.1', Port={port})",
+                k.access_key,
+                k.secret.expose(),
+                port = addr.rsplit(':').next().unwrap_or("")
+            );
+        }
+    }
     let header_timeout = cfg.header_timeout;
     let state = Arc::new(State {
         inspector: Inspector::new(cfg.keys.clone()),
@@ -194,7 +239,8 @@ async fn serve(cfg: ProxyConfig) -> i32 {
     0
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =
@@ -263,7 +309,13 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     let wire = to_wire(&req);
     // where this request goes
     let upstream = match &st.cfg.mode {
+        // replaced by Reverse when the embedded mock starts
         Mode::Reverse(u) => u.clone(),
+        Mode::EmbeddedMock => Upstream {
+            scheme: "http".into(),
+            authority: "127.0.0.1:9".into(),
+            base_path: String::new(),
+        },
         Mode::Forward(allow) => {
             let scheme = wire.scheme.clone().unwrap_or_else(|| "http".into());
             let authority = wire
