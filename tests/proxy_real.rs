@@ -1379,6 +1379,29 @@ fn strict_mock_and_the_embedded_default() {
     ]);
     let (ok, out) = boto3(&t, "skewed-server", &format!("http://{addr2}"), "any");
     assert!(ok, "{out}");
+    // cos-python-sdk-v5 straight at the mock: COS signatures checked, COS XML errors parsed by the SDK
+    let (_cos_mock, caddr) = spawn_plain(&[
+        "mock",
+        "--port",
+        "0",
+        "--access-key",
+        SID,
+        "--secret-key",
+        SKEY,
+    ]);
+    let cport = caddr.rsplit(':').next().unwrap().to_string();
+    for scenario in ["roundtrip", "wrongsecret"] {
+        let out = Command::new(&t.python)
+            .arg(root().join("tests/clients/cos_client.py"))
+            .args([scenario, &cport, SID, SKEY])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "cos-python-sdk-v5 {scenario} against the mock: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // the embedded default: proxy with no upstream, demo key
     let proxy = start_sigtap_args(&["proxy", "--port", "0", "--log-format", "json"]);
     let out = Command::new(&t.python)
