@@ -42,6 +42,10 @@ pub enum Command {
     /// The first line on stdout is the bound address; SIGINT/SIGTERM exit 0. Without keys it uses a
     /// demo key, printed on stderr.
     Mock(MockArgs),
+    /// A short scripted tour through the proxy and the embedded mock: a valid request, an expired
+    /// presigned URL, a client 20 minutes behind, a header changed after signing, a SigV2 client
+    /// converted to SigV4. Needs no credentials and no network; exit 0 when all went as shown.
+    Demo,
 }
 
 #[derive(Args, Debug)]

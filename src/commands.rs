@@ -41,6 +41,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Explain(a) => explain(a),
         Command::Proxy(a) => proxy(a),
         Command::Mock(a) => mock(a),
+        Command::Demo => Ok(crate::demo::run()),
     };
     match result {
         Ok(code) => code,

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod credentials;
+pub mod demo;
 pub mod diagnose;
 pub mod findings;
 pub mod inspect;

@@ -562,3 +562,34 @@ fn upstream_response_is_correlated() {
     a.push(signed.to_str().unwrap());
     assert_eq!(run(&a, None, &[]).status.code(), Some(2));
 }
+
+#[test]
+fn demo_tour_runs_offline_and_shows_the_causes() {
+    let t0 = std::time::Instant::now();
+    let r = run(&["demo"], None, &[]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    for needle in [
+        "expired [used-too-late]",
+        "clock-skew [client-clock-behind]",
+        "signature-mismatch [header-changed]",
+        "resigned as sigv4",
+        "[sigv2 header valid]",
+        "summary: 6 requests",
+    ] {
+        assert!(
+            out.contains(needle),
+            "{needle} missing from the demo:\n{out}"
+        );
+    }
+    assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+    assert!(
+        !out.contains("sigtapDemoSecretKey"),
+        "the demo printed a secret"
+    );
+}

@@ -163,6 +163,14 @@ impl Record {
                 f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
                 redact(&f.message)
             ));
+            if let Some(serde_json::Value::Array(lines)) = f.evidence.get("diff") {
+                for l in lines.iter().filter_map(|l| l.as_str()) {
+                    out.push_str(&format!(
+                        "        {}\n",
+                        paint(if l.starts_with('+') { "32" } else { "31" }, &redact(l))
+                    ));
+                }
+            }
         }
         if let Some(n) = &self.note {
             out.push_str(&format!("    note: {}\n", redact(n)));

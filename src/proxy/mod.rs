@@ -92,7 +92,25 @@ pub fn run(cfg: ProxyConfig) -> i32 {
     rt.block_on(serve(cfg))
 }
 
-async fn serve(mut cfg: ProxyConfig) -> i32 {
+async fn serve(cfg: ProxyConfig) -> i32 {
+    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("sigtap: cannot listen on {}: {e}", cfg.listen);
+            return 1;
+        }
+    };
+    serve_on(cfg, listener, shutdown_signal(), true).await
+}
+
+/// Serves on `listener` until `shutdown` resolves (then drains and prints the summary).
+/// `announce` prints the address line and the start banner.
+pub async fn serve_on(
+    mut cfg: ProxyConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+    announce: bool,
+) -> i32 {
     let (_mock_stop, _mock_task) = if matches!(cfg.mode, Mode::EmbeddedMock) {
         let ml = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
@@ -118,13 +136,6 @@ async fn serve(mut cfg: ProxyConfig) -> i32 {
     } else {
         (None, None)
     };
-    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("sigtap: cannot listen on {}: {e}", cfg.listen);
-            return 1;
-        }
-    };
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -136,7 +147,7 @@ async fn serve(mut cfg: ProxyConfig) -> i32 {
             return 2;
         }
     };
-    {
+    if announce {
         use std::io::Write;
         let line = if cfg.json_log {
             serde_json::json!({ "listening": addr }).to_string()
@@ -152,12 +163,14 @@ async fn serve(mut cfg: ProxyConfig) -> i32 {
         Mode::Forward(allow) => format!("forward proxy to {} allowed host pattern(s)", allow.len()),
         Mode::EmbeddedMock => "the embedded mock".to_string(),
     };
-    eprintln!(
-        "sigtap: proxying http://{addr} -> {target} (resign {:?}, {} key(s) known)",
-        cfg.resign,
-        cfg.keys.len()
-    );
-    if cfg.embedded {
+    if announce {
+        eprintln!(
+            "sigtap: proxying http://{addr} -> {target} (resign {:?}, {} key(s) known)",
+            cfg.resign,
+            cfg.keys.len()
+        );
+    }
+    if cfg.embedded && announce {
         if let Some(k) = cfg.keys.all().first() {
             eprintln!(
                 "sigtap: no --upstream given: requests go to an embedded strict mock (in memory).\n\
@@ -182,7 +195,6 @@ async fn serve(mut cfg: ProxyConfig) -> i32 {
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
