@@ -132,6 +132,13 @@ pub struct ProxyArgs {
     /// Write the per-request log to FILE instead of stdout (the address line stays on stdout).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Record every exchange to FILE (JSON Lines, appended and flushed per exchange; secrets,
+    /// tokens and signature values replaced by markers).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Bodies up to this many bytes are stored inline in the recording; larger ones by SHA-256 and size.
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    pub record_inline_limit: usize,
 }
 
 #[derive(Args, Debug, Clone)]

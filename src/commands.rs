@@ -401,6 +401,13 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
         sink,
         json_log: json,
         embedded: false,
+        recorder: match &a.record {
+            Some(p) => Some(std::sync::Arc::new(
+                crate::record::Recorder::open(p, a.record_inline_limit)
+                    .map_err(|e| usage(format!("--record {}: {e}", p.display())))?,
+            )),
+            None => None,
+        },
     };
     Ok(crate::proxy::run(cfg))
 }

@@ -74,6 +74,7 @@ async fn tour() -> i32 {
         ),
         json_log: false,
         embedded: false,
+        recorder: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::proxy::serve_on(

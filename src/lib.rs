@@ -18,6 +18,7 @@ pub mod findings;
 pub mod inspect;
 pub mod mock;
 pub mod proxy;
+pub mod record;
 pub mod report;
 pub mod sig;
 pub mod timefmt;

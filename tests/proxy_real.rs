@@ -1422,3 +1422,90 @@ fn strict_mock_and_the_embedded_default() {
     );
     assert!(records(&proxy).iter().all(|r| r["action"] == "resigned"));
 }
+
+/// `--record FILE`: a version line then exactly one JSON line per exchange, flushed as each
+/// completes (a kill -9 loses nothing already answered), with no secret, token or signature.
+#[test]
+fn recording_is_one_redacted_line_per_exchange_and_survives_kill_9() {
+    let Some(t) = tools() else { return };
+    let (_s3s, port, _dir) = start_s3s(&t);
+    let dir = tempdir::Dir::new("record");
+    let file = dir.0.join("session.jsonl");
+    let mut proxy = start_sigtap(
+        &format!("http://127.0.0.1:{port}"),
+        &[
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+            "--record",
+            file.to_str().unwrap(),
+        ],
+    );
+    let (ok, out) = boto3(
+        &t,
+        "roundtrip",
+        &format!("http://{}", proxy.addr),
+        "rec-bucket",
+    );
+    assert!(ok, "{out}");
+    let t0 = Instant::now();
+    while records(&proxy).len() < 20 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logged = records(&proxy).len();
+    std::thread::sleep(Duration::from_millis(200));
+    // kill -9: nothing at shutdown is needed for the file to be complete
+    let _ = Command::new("kill")
+        .args(["-9", &proxy.proc.0.id().to_string()])
+        .status();
+    let _ = proxy.proc.0.wait();
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], r#"{"sigtap_recording":1}"#);
+    assert_eq!(lines.len() - 1, logged, "one line per answered exchange");
+    for l in &lines[1..] {
+        let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
+        assert!(
+            v["request"]["method"].is_string() && v["response"]["status"].is_u64(),
+            "{l}"
+        );
+        assert!(v["request"]["body"]["sha256"].is_string(), "{l}");
+    }
+    assert!(!text.contains(SK), "the secret reached the recording");
+    let longest_hex = text
+        .as_bytes()
+        .split(|b| !b.is_ascii_hexdigit())
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest_hex >= 64, "bodies are recorded by sha256");
+    assert!(
+        text.contains("Signature=<redacted>"),
+        "signature markers expected"
+    );
+    for l in &lines[1..] {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let auth = v["request"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == "authorization");
+        if let Some(h) = auth {
+            assert!(
+                h[1].as_str().unwrap().ends_with("Signature=<redacted>"),
+                "{h}"
+            );
+        }
+        assert!(
+            !v["request"]["target"]
+                .as_str()
+                .unwrap()
+                .contains("X-Amz-Signature=")
+                || v["request"]["target"]
+                    .as_str()
+                    .unwrap()
+                    .contains("X-Amz-Signature=<redacted>")
+        );
+    }
+}

@@ -78,6 +78,10 @@ pub struct Record {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub status: u16,
+    /// For recordings: the request headers as received (redacted when written).
+    pub req_headers: Vec<(String, String)>,
+    /// For recordings: the request body, captured while it streamed.
+    pub req_body: Option<crate::record::Shared>,
 }
 
 impl Record {

@@ -56,6 +56,8 @@ pub struct ProxyConfig {
     pub json_log: bool,
     /// Set when the upstream is the embedded mock (for the start banner).
     pub embedded: bool,
+    /// `--record FILE`: every exchange appended as one JSON line.
+    pub recorder: Option<Arc<crate::record::Recorder>>,
 }
 
 struct State {
@@ -404,6 +406,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         verdict: report.verdict.as_str().into(),
         findings,
         clock_offset_s: (offset != 0).then_some(offset),
+        req_headers: wire.headers.clone(),
         ..Default::default()
     };
     let dialect = match report.scheme {
@@ -521,6 +524,14 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         .map(str::to_string);
     // keep the request's extensions (they carry the original header-name case)
     let (in_parts, incoming) = req.into_parts();
+    let incoming: ProxyBody = match &st.cfg.recorder {
+        Some(r) => {
+            let cap = crate::record::Shared::default();
+            rec.req_body = Some(cap.clone());
+            BodyExt::boxed(crate::record::Tee::new(incoming, cap, r.inline_limit, None))
+        }
+        None => BodyExt::boxed(incoming.map_err(|e| -> BoxError { Box::new(e) })),
+    };
     let body: ProxyBody = match reframe {
         Some(rf) => BodyExt::boxed(Checked::new(
             body::Reframe::new(incoming, rf.old, rf.new, meter.clone()),
@@ -663,6 +674,15 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                     rec.upstream_request_id = e.request_id;
                 }
                 rec.bytes_out = bytes.len() as u64;
+                if let Some(r) = &st.cfg.recorder {
+                    rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    let hs = header_pairs(out.headers());
+                    r.write(&crate::record::exchange(
+                        &rec,
+                        &hs,
+                        crate::record::body_json(&bytes, r.inline_limit),
+                    ));
+                }
                 *out.body_mut() = full(bytes);
             }
             Err(e) => {
@@ -675,7 +695,6 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     }
     // stream the body back; log when it has been handed over (the duration covers headers)
     let out_meter = Meter::default();
-    *out.body_mut() = BodyExt::boxed(Checked::new(incoming, None, out_meter.clone()));
     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     rec.bytes_out = out
         .headers()
@@ -683,8 +702,46 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    let body: ProxyBody = match &st.cfg.recorder {
+        Some(r) => {
+            // the exchange is written when the response body has been handed over
+            let cap = crate::record::Shared::default();
+            let (r2, c2, rec2, hs) = (
+                r.clone(),
+                cap.clone(),
+                rec.clone(),
+                header_pairs(out.headers()),
+            );
+            let on_end: Box<dyn FnOnce() + Send + Sync> = Box::new(move || {
+                let body = c2
+                    .lock()
+                    .map(|c| c.json())
+                    .unwrap_or(serde_json::Value::Null);
+                r2.write(&crate::record::exchange(&rec2, &hs, body));
+            });
+            BodyExt::boxed(crate::record::Tee::new(
+                incoming,
+                cap,
+                r.inline_limit,
+                Some(on_end),
+            ))
+        }
+        None => BodyExt::boxed(Checked::new(incoming, None, out_meter.clone())),
+    };
+    *out.body_mut() = body;
     st.cfg.sink.record(&rec);
     out
+}
+
+fn header_pairs(h: &hyper::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
@@ -725,6 +782,14 @@ fn finish_local(
     });
     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     st.cfg.sink.record(&rec);
+    if let Some(r) = &st.cfg.recorder {
+        let body = errors::body(dialect, doc, &rid);
+        r.write(&crate::record::exchange(
+            &rec,
+            &header_pairs(resp.headers()),
+            crate::record::body_json(body.as_bytes(), r.inline_limit),
+        ));
+    }
     let (parts, b) = resp.into_parts();
     HResponse::from_parts(
         parts,

@@ -1,0 +1,329 @@
+//! Recording: one JSON line per exchange, appended and flushed as each exchange completes, with
+//! secrets and signature values replaced by markers. Format (version 1):
+//!
+//! - line 1: `{"sigtap_recording": 1}`
+//! - then per exchange: `{"id", "time", "request": {"method", "target", "headers", "body"},
+//!   "response": {"status", "headers", "body"}, "duration_ms", "client": {"scheme", "carrier",
+//!   "access_key", "verdict", "findings"}, "action", "resigned_as"}` where a body is
+//!   `{"size", "sha256", "base64"?}` (`base64` only up to the inline limit).
+
+use crate::proxy::body::BoxError;
+use base64::Engine;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, SizeHint};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+pub const FORMAT_VERSION: u32 = 1;
+/// Bodies up to this size are stored inline (base64); larger ones by hash and size only.
+pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
+const MARK: &str = "<redacted>";
+
+/// Appends exchanges to a recording file.
+pub struct Recorder {
+    file: Mutex<std::fs::File>,
+    pub inline_limit: usize,
+}
+
+impl Recorder {
+    pub fn open(path: &std::path::Path, inline_limit: usize) -> std::io::Result<Recorder> {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        if file.metadata()?.len() == 0 {
+            writeln!(file, "{}", json!({ "sigtap_recording": FORMAT_VERSION }))?;
+            file.flush()?;
+        }
+        Ok(Recorder {
+            file: Mutex::new(file),
+            inline_limit,
+        })
+    }
+
+    /// Writes one exchange line and flushes it.
+    pub fn write(&self, exchange: &Value) {
+        if let Ok(mut f) = self.file.lock() {
+            let _ = writeln!(f, "{exchange}");
+            let _ = f.flush();
+        }
+    }
+}
+
+/// Header values that are replaced by markers (keeping what matching and re-signing need).
+pub fn redact_header(name: &str, value: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    if n == "authorization" {
+        return redact_authorization(value);
+    }
+    if n == "x-amz-security-token"
+        || n == "x-cos-security-token"
+        || n == "x-ci-security-token"
+        || n == "cookie"
+        || n == "proxy-authorization"
+    {
+        return MARK.to_string();
+    }
+    value.to_string()
+}
+
+/// Keeps the scheme, access key and signed header list; drops the signature.
+pub fn redact_authorization(v: &str) -> String {
+    if let Some(i) = v.find("Signature=") {
+        return format!("{}Signature={MARK}", &v[..i]);
+    }
+    if let Some(i) = v.find("q-signature=") {
+        let end = v[i..].find('&').map(|e| i + e).unwrap_or(v.len());
+        return format!("{}q-signature={MARK}{}", &v[..i], &v[end..]);
+    }
+    if let Some(rest) = v.strip_prefix("AWS ") {
+        if let Some((ak, _)) = rest.rsplit_once(':') {
+            return format!("AWS {ak}:{MARK}");
+        }
+    }
+    MARK.to_string()
+}
+
+/// Replaces signature and token query values in a target.
+pub fn redact_target(target: &str) -> String {
+    let Some((path, query)) = target.split_once('?') else {
+        return target.to_string();
+    };
+    let pieces: Vec<String> = query
+        .split('&')
+        .map(|p| {
+            let (k, _) = p.split_once('=').unwrap_or((p, ""));
+            let name = crate::sig::encode::decoded_text(k).to_ascii_lowercase();
+            if matches!(
+                name.as_str(),
+                "x-amz-signature"
+                    | "signature"
+                    | "q-signature"
+                    | "sign"
+                    | "x-amz-security-token"
+                    | "x-cos-security-token"
+            ) {
+                format!("{k}={MARK}")
+            } else {
+                p.to_string()
+            }
+        })
+        .collect();
+    format!("{path}?{}", pieces.join("&"))
+}
+
+/// A body already in memory, in the recording's form.
+pub fn body_json(b: &[u8], limit: usize) -> Value {
+    let mut c = Captured::default();
+    c.add(b, limit);
+    c.finish();
+    c.json()
+}
+
+/// One exchange line, from the proxy's log record and the response.
+pub fn exchange(
+    rec: &crate::proxy::log::Record,
+    resp_headers: &[(String, String)],
+    resp_body: Value,
+) -> Value {
+    let req_body = rec
+        .req_body
+        .as_ref()
+        .and_then(|c| {
+            c.lock().ok().map(|mut c| {
+                c.finish();
+                c.json()
+            })
+        })
+        .unwrap_or_else(|| json!({ "size": 0, "sha256": null }));
+    let headers = |h: &[(String, String)]| -> Vec<Value> {
+        h.iter()
+            .map(|(k, v)| json!([k, redact_header(k, v)]))
+            .collect()
+    };
+    let findings: Vec<Value> = rec
+        .findings
+        .iter()
+        .map(|f| json!({ "code": f.code, "severity": f.severity.as_str(), "cause": f.cause }))
+        .collect();
+    json!({
+        "id": rec.id,
+        "time": rec.time,
+        "request": {
+            "method": rec.method,
+            "target": redact_target(&rec.target),
+            "headers": headers(&rec.req_headers),
+            "body": req_body,
+        },
+        "response": { "status": rec.status, "headers": headers(resp_headers), "body": resp_body },
+        "duration_ms": rec.duration_ms,
+        "client": {
+            "scheme": rec.scheme, "carrier": rec.carrier, "access_key": rec.access_key,
+            "verdict": rec.verdict, "findings": findings,
+        },
+        "action": rec.action,
+        "resigned_as": rec.resigned_as,
+    })
+}
+
+/// What a body looked like, captured while it streamed.
+#[derive(Debug, Default)]
+pub struct Captured {
+    pub inline: Vec<u8>,
+    pub size: u64,
+    pub too_large: bool,
+    hasher: Option<Sha256>,
+    pub sha256: Option<String>,
+}
+
+impl Captured {
+    pub fn json(&self) -> Value {
+        let mut o = json!({ "size": self.size, "sha256": self.sha256 });
+        if !self.too_large {
+            o["base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&self.inline));
+        }
+        o
+    }
+
+    fn add(&mut self, data: &[u8], limit: usize) {
+        self.size += data.len() as u64;
+        self.hasher.get_or_insert_with(Sha256::new).update(data);
+        if !self.too_large {
+            if self.inline.len() + data.len() > limit {
+                self.too_large = true;
+                self.inline = Vec::new();
+            } else {
+                self.inline.extend_from_slice(data);
+            }
+        }
+    }
+
+    /// Finishes the hash (idempotent).
+    pub fn finish(&mut self) {
+        if self.sha256.is_none() {
+            let h = self.hasher.take().unwrap_or_default();
+            self.sha256 = Some(crate::sig::encode::hex(&h.finalize()));
+        }
+    }
+}
+
+pub type Shared = Arc<Mutex<Captured>>;
+type OnEnd = Box<dyn FnOnce() + Send + Sync>;
+
+/// Passes a body through while capturing it; runs `on_end` once the body has ended.
+pub struct Tee<B> {
+    inner: B,
+    cap: Shared,
+    limit: usize,
+    on_end: Option<OnEnd>,
+}
+
+impl<B> Tee<B> {
+    pub fn new(inner: B, cap: Shared, limit: usize, on_end: Option<OnEnd>) -> Self {
+        Tee {
+            inner,
+            cap,
+            limit,
+            on_end,
+        }
+    }
+}
+
+impl<B> Body for Tee<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(d), Ok(mut c)) = (frame.data_ref(), this.cap.lock()) {
+                    c.add(d, this.limit);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                if let Ok(mut c) = this.cap.lock() {
+                    c.finish();
+                }
+                if let Some(f) = this.on_end.take() {
+                    f();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // report the end only through poll_frame, so that on_end always runs
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// hyper stops polling a body once it has sent `Content-Length` bytes (or never polls an empty
+/// one), so the exchange is also completed when the body is dropped.
+impl<B> Drop for Tee<B> {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            if let Ok(mut c) = self.cap.lock() {
+                c.finish();
+            }
+            f();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_what_matching_needs() {
+        assert_eq!(
+            redact_authorization("AWS4-HMAC-SHA256 Credential=AK/20250101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcdef"),
+            "AWS4-HMAC-SHA256 Credential=AK/20250101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=<redacted>"
+        );
+        assert_eq!(
+            redact_authorization("q-sign-algorithm=sha1&q-ak=AK&q-signature=0123&q-x=1"),
+            "q-sign-algorithm=sha1&q-ak=AK&q-signature=<redacted>&q-x=1"
+        );
+        assert_eq!(redact_authorization("AWS AK:c2ln"), "AWS AK:<redacted>");
+        assert_eq!(
+            redact_target("/b/k?X-Amz-Credential=AK%2F1&X-Amz-Signature=ff&X-Amz-Security-Token=tok&a=1"),
+            "/b/k?X-Amz-Credential=AK%2F1&X-Amz-Signature=<redacted>&X-Amz-Security-Token=<redacted>&a=1"
+        );
+        assert_eq!(
+            redact_header("X-Amz-Security-Token", "secret"),
+            "<redacted>"
+        );
+        assert_eq!(redact_header("Content-Type", "text/plain"), "text/plain");
+    }
+
+    #[test]
+    fn captures_inline_then_hash_only() {
+        let mut c = Captured::default();
+        c.add(b"abc", 4);
+        c.add(b"de", 4);
+        c.finish();
+        assert!(c.too_large);
+        assert_eq!(c.size, 5);
+        assert!(c.json().get("base64").is_none());
+    }
+}
