@@ -136,6 +136,9 @@ pub struct ProxyArgs {
     /// tokens and signature values replaced by markers).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Also replace this header's value by a marker in the recording (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_header: Vec<String>,
     /// Bodies up to this many bytes are stored inline in the recording; larger ones by SHA-256 and size.
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub record_inline_limit: usize,

@@ -402,10 +402,19 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
         json_log: json,
         embedded: false,
         recorder: match &a.record {
-            Some(p) => Some(std::sync::Arc::new(
-                crate::record::Recorder::open(p, a.record_inline_limit)
-                    .map_err(|e| usage(format!("--record {}: {e}", p.display())))?,
-            )),
+            Some(p) => {
+                let mut r = crate::record::Recorder::open(p, a.record_inline_limit)
+                    .map_err(|e| usage(format!("--record {}: {e}", p.display())))?;
+                r.redact = a
+                    .redact_header
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect();
+                Some(std::sync::Arc::new(r))
+            }
+            None if !a.redact_header.is_empty() => {
+                return Err(usage("--redact-header applies to --record"))
+            }
             None => None,
         },
     };

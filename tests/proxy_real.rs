@@ -1440,6 +1440,8 @@ fn recording_is_one_redacted_line_per_exchange_and_survives_kill_9() {
             SK,
             "--record",
             file.to_str().unwrap(),
+            "--redact-header",
+            "User-Agent",
         ],
     );
     let (ok, out) = boto3(
@@ -1473,6 +1475,10 @@ fn recording_is_one_redacted_line_per_exchange_and_survives_kill_9() {
         assert!(v["request"]["body"]["sha256"].is_string(), "{l}");
     }
     assert!(!text.contains(SK), "the secret reached the recording");
+    assert!(
+        !text.contains("Boto3/"),
+        "--redact-header User-Agent was not applied"
+    );
     let longest_hex = text
         .as_bytes()
         .split(|b| !b.is_ascii_hexdigit())

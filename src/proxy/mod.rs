@@ -10,7 +10,7 @@ pub mod upstream;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{Credential, KeyStore};
 use crate::inspect::Inspector;
-use crate::sig::{Carrier, Scheme};
+use crate::sig::Scheme;
 use crate::timefmt::{http_date, parse_http_date, rfc3339};
 use body::{full, BoxError, Checked, Meter, ProxyBody};
 use bytes::Bytes;
@@ -795,9 +795,4 @@ fn finish_local(
         parts,
         BodyExt::boxed(b.map_err(|never| -> BoxError { match never {} })),
     )
-}
-
-/// Whether a carrier is a presigned URL (used by the log).
-pub fn is_presigned(c: Carrier) -> bool {
-    c == Carrier::Query
 }

@@ -27,6 +27,8 @@ const MARK: &str = "<redacted>";
 pub struct Recorder {
     file: Mutex<std::fs::File>,
     pub inline_limit: usize,
+    /// Extra header names (lower-case) whose values are replaced by a marker (`--redact-header`).
+    pub redact: Vec<String>,
 }
 
 impl Recorder {
@@ -42,11 +44,23 @@ impl Recorder {
         Ok(Recorder {
             file: Mutex::new(file),
             inline_limit,
+            redact: Vec::new(),
         })
     }
 
-    /// Writes one exchange line and flushes it.
+    /// Writes one exchange line and flushes it (after the extra `--redact-header` markers).
     pub fn write(&self, exchange: &Value) {
+        let mut exchange = exchange.clone();
+        for side in ["request", "response"] {
+            if let Some(Value::Array(hs)) = exchange.pointer_mut(&format!("/{side}/headers")) {
+                for h in hs.iter_mut() {
+                    let name = h[0].as_str().unwrap_or("").to_ascii_lowercase();
+                    if self.redact.contains(&name) {
+                        h[1] = json!(MARK);
+                    }
+                }
+            }
+        }
         if let Ok(mut f) = self.file.lock() {
             let _ = writeln!(f, "{exchange}");
             let _ = f.flush();
