@@ -205,23 +205,7 @@ async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> HResponse<ProxyBody
     if let Some((status, code, message)) = error_for(&report) {
         let mut extra = Vec::new();
         match code {
-            "SignatureDoesNotMatch" => {
-                if let Some(s) = &report.stages.string_to_sign {
-                    extra.push(("StringToSign", s.clone()));
-                }
-                match dialect {
-                    Dialect::S3 => {
-                        if let Some(c) = &report.stages.canonical_request {
-                            extra.push(("CanonicalRequest", c.clone()));
-                        }
-                    }
-                    Dialect::Cos => {
-                        if let Some(h) = &report.stages.http_string {
-                            extra.push(("FormatString", h.clone()));
-                        }
-                    }
-                }
-            }
+            "SignatureDoesNotMatch" => extra = errors::signature_extras(dialect, &report.stages),
             "RequestTimeTooSkewed" => {
                 extra.push(("ServerTime", rfc3339(now)));
                 extra.push(("MaxAllowedSkewMilliseconds", "900000".into()));

@@ -59,6 +59,29 @@ pub fn request_id(dialect: Dialect, now: i64, seq: u64) -> String {
     }
 }
 
+/// The elements a `SignatureDoesNotMatch` document carries, as the service shows them: the
+/// StringToSign, plus the CanonicalRequest (S3) or the FormatString, i.e. HttpString (COS).
+pub fn signature_extras(
+    dialect: Dialect,
+    stages: &crate::inspect::Stages,
+) -> Vec<(&'static str, String)> {
+    let mut extra = Vec::new();
+    if let Some(s) = &stages.string_to_sign {
+        extra.push(("StringToSign", s.clone()));
+    }
+    let canonical = match dialect {
+        Dialect::S3 => stages
+            .canonical_request
+            .as_ref()
+            .map(|c| ("CanonicalRequest", c)),
+        Dialect::Cos => stages.http_string.as_ref().map(|h| ("FormatString", h)),
+    };
+    if let Some((k, v)) = canonical {
+        extra.push((k, v.clone()));
+    }
+    extra
+}
+
 /// Renders the body text of an error document.
 pub fn body(dialect: Dialect, doc: &ErrorDoc, request_id: &str) -> String {
     match dialect {
@@ -155,6 +178,22 @@ mod tests {
         ] {
             assert!(cos.contains(part), "{part} in {cos}");
         }
+        let stages = crate::inspect::Stages {
+            canonical_request: Some("GET\n/".into()),
+            http_string: Some("get\n/\n\n\n".into()),
+            string_to_sign: Some("sts".into()),
+            ..Default::default()
+        };
+        let s3x = signature_extras(Dialect::S3, &stages);
+        assert_eq!(
+            s3x,
+            vec![
+                ("StringToSign", "sts".to_string()),
+                ("CanonicalRequest", "GET\n/".to_string())
+            ]
+        );
+        let cosx = signature_extras(Dialect::Cos, &stages);
+        assert_eq!(cosx[1], ("FormatString", "get\n/\n\n\n".to_string()));
         let id = request_id(Dialect::Cos, 0x5cac13e8, 7);
         assert_eq!(
             crate::diagnose::upstream::cos_request_id_time(&id),

@@ -431,24 +431,11 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             code,
             message,
         } => {
-            let mut extra = Vec::new();
-            if code == "SignatureDoesNotMatch" {
-                if let Some(s) = &report.stages.string_to_sign {
-                    extra.push(("StringToSign", s.clone()));
-                }
-                match dialect {
-                    Dialect::S3 => {
-                        if let Some(c) = &report.stages.canonical_request {
-                            extra.push(("CanonicalRequest", c.clone()));
-                        }
-                    }
-                    Dialect::Cos => {
-                        if let Some(h) = &report.stages.http_string {
-                            extra.push(("FormatString", h.clone()));
-                        }
-                    }
-                }
-            }
+            let extra = if code == "SignatureDoesNotMatch" {
+                errors::signature_extras(dialect, &report.stages)
+            } else {
+                Vec::new()
+            };
             let doc = ErrorDoc {
                 status,
                 code,
