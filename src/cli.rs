@@ -46,6 +46,16 @@ pub enum Command {
     /// presigned URL, a client 20 minutes behind, a header changed after signing, a SigV2 client
     /// converted to SigV4. Needs no credentials and no network; exit 0 when all went as shown.
     Demo,
+    /// Re-send a recording to an upstream, re-signed with fresh time, and compare each answer
+    /// with the recording (status, Content-Length, ETag, Content-Type, body hash).
+    ///
+    /// One line per exchange, then a summary. Exit status: 0 all the same, 1 any difference or
+    /// failed request, 2 bad usage or an unreadable recording.
+    Replay(ReplayArgs),
+    /// Convert a recording to HAR 1.2 (opens in browser devtools and HAR viewers).
+    Export(ExportArgs),
+    /// Convert a HAR 1.2 file into a recording (signatures and tokens redacted).
+    Import(ImportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -61,6 +71,92 @@ pub struct MockArgs {
     /// Move the mock's clock (its checks and Date header): e.g. 20m, -90s, 2h, 3600.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub clock_offset: Option<String>,
+    /// Serve the exchanges of this recording (from `sigtap proxy --record`): a request gets the
+    /// recorded answer of the exchange it matches (method, path, query without signature
+    /// parameters, body hash, Range/Content-Type/If-* headers); several matches are served in
+    /// recorded order. No match: a 404 error document and a line on stderr saying why.
+    #[arg(long, value_name = "FILE")]
+    pub recording: Option<PathBuf>,
+    /// With --recording: requests the recording lacks go to the in-memory store instead of a 404.
+    #[arg(long, requires = "recording")]
+    pub store: bool,
+    /// Also match on this request header (repeatable).
+    #[arg(long, value_name = "NAME", requires = "recording")]
+    pub match_header: Vec<String>,
+    /// Accept only this SigV4 region in the credential scope (default: any region).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Inject a fault: KIND[:OPTION,...]. Kinds: skew (RequestTimeTooSkewed), expired ("Request
+    /// has expired"), slowdown (503 SlowDown), internal (500), reset (close the connection),
+    /// slow-body (1 KiB per `delay` ms). Options: method=GET, path=/bucket/prefix*, rate=0.25,
+    /// times=N, delay=MS. Example: --fail 'slowdown:method=PUT,times=2'. Repeatable; the first
+    /// rule that fires wins.
+    #[arg(long, value_name = "RULE")]
+    pub fail: Vec<String>,
+    /// Seed of the random draw behind `rate=` (same seed, same requests fail).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A recording made by `sigtap proxy --record` (or `sigtap import`).
+    pub recording: PathBuf,
+    /// Where to send the requests (http:// or https://).
+    #[arg(long, value_name = "URL")]
+    pub upstream: String,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Sign at this time (RFC 3339 or unix seconds) instead of the clock.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Requests in flight at once (1 keeps the recorded order strictly).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub concurrency: usize,
+    /// Also compare this response header (repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub compare_header: Vec<String>,
+    /// Result lines: human or one JSON object per exchange.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// A PEM file of extra CA certificates for an https upstream.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Seconds to wait for each answer.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write HAR 1.2 (the only export format so far).
+    #[arg(long, required = true)]
+    pub har: bool,
+    /// The recording to export.
+    pub recording: PathBuf,
+    /// Output file (default: stdout).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Read HAR 1.2 (the only import format so far).
+    #[arg(long, required = true)]
+    pub har: bool,
+    /// The HAR file to import (`-` for stdin).
+    pub input: PathBuf,
+    /// The recording to write (default: stdout). Signatures and tokens are redacted.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RecordLarge {
+    /// Store bodies over the inline limit in FILE.bodies/ by SHA-256 (replayable).
+    Beside,
+    /// Keep only their SHA-256 and size (matching still works; replaying them does not).
+    Hash,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -139,9 +235,12 @@ pub struct ProxyArgs {
     /// Also replace this header's value by a marker in the recording (repeatable).
     #[arg(long, value_name = "NAME")]
     pub redact_header: Vec<String>,
-    /// Bodies up to this many bytes are stored inline in the recording; larger ones by SHA-256 and size.
+    /// Bodies up to this many bytes are stored inline in the recording (base64).
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub record_inline_limit: usize,
+    /// Larger bodies: stored beside the recording in FILE.bodies/ by SHA-256, or hash and size only.
+    #[arg(long, value_enum, default_value_t = RecordLarge::Beside)]
+    pub record_large: RecordLarge,
 }
 
 #[derive(Args, Debug, Clone)]

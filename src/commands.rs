@@ -42,6 +42,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Proxy(a) => proxy(a),
         Command::Mock(a) => mock(a),
         Command::Demo => Ok(crate::demo::run()),
+        Command::Replay(a) => replay(a),
+        Command::Export(a) => export(a),
+        Command::Import(a) => import(a),
     };
     match result {
         Ok(code) => code,
@@ -410,6 +413,9 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                     .iter()
                     .map(|h| h.to_ascii_lowercase())
                     .collect();
+                if a.record_large == crate::cli::RecordLarge::Hash {
+                    r.bodies = None;
+                }
                 Some(std::sync::Arc::new(r))
             }
             None if !a.redact_header.is_empty() => {
@@ -466,6 +472,31 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
         })?,
         None => 0,
     };
+    let faults = a
+        .fail
+        .iter()
+        .map(|r| crate::mock::fail::Rule::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
+    let recording = match &a.recording {
+        Some(p) => {
+            let rec = crate::record::read::Recording::load(p).map_err(usage)?;
+            let m = crate::record::matcher::Matcher::new(rec, &a.match_header)
+                .map_err(|e| usage(format!("--recording {}: {e}", p.display())))?;
+            eprintln!(
+                "sigtap mock: serving {} recorded exchanges from {}{}",
+                m.len(),
+                p.display(),
+                if a.store {
+                    " (others go to the in-memory store)"
+                } else {
+                    ""
+                }
+            );
+            Some(m)
+        }
+        None => None,
+    };
     let mut keys = key_store(&a.keys)?;
     if keys.is_empty() {
         let d = demo_key();
@@ -493,10 +524,12 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
             let _ = writeln!(out, "{addr}");
             let _ = out.flush();
         }
-        let m = crate::mock::Mock::new(crate::mock::MockConfig {
-            inspector: Inspector::new(keys),
-            clock_offset: offset,
-        });
+        let mut cfg = crate::mock::MockConfig::new(Inspector::new(keys), offset);
+        cfg.recording = recording;
+        cfg.store_fallback = a.store;
+        cfg.faults = crate::mock::fail::Faults::new(faults, a.seed);
+        cfg.region = a.region.clone();
+        let m = crate::mock::Mock::new(cfg);
         let (tx, rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::mock::serve(m, listener, rx));
         crate::proxy::shutdown_signal().await;
@@ -504,4 +537,100 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
         let _ = server.await;
         0
     }))
+}
+
+fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
+    use crate::record::replay::{self, ReplayConfig};
+    let upstream = crate::proxy::upstream::Upstream::parse(&a.upstream).map_err(usage)?;
+    let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
+    if rec.exchanges.is_empty() {
+        return Err(usage(format!(
+            "{}: the recording holds no exchange",
+            a.recording.display()
+        )));
+    }
+    if a.concurrency == 0 {
+        return Err(usage("--concurrency must be at least 1"));
+    }
+    let now = match &a.now {
+        Some(_) => Some(parse_time_flag("--now", a.now.as_deref())?),
+        None => None,
+    };
+    if let Some(ca) = &a.upstream_ca {
+        crate::proxy::upstream::client(Some(ca)).map_err(usage)?;
+    }
+    let cfg = ReplayConfig {
+        upstream,
+        keys: key_store(&a.keys)?,
+        now,
+        concurrency: a.concurrency,
+        compare_headers: a
+            .compare_header
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        json: a.format == Format::Json,
+        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        progress: std::io::stderr().is_terminal() && rec.exchanges.len() > 20,
+        upstream_ca: a.upstream_ca.clone(),
+    };
+    let json = cfg.json;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| usage(format!("cannot start the runtime: {e}")))?;
+    let s = rt.block_on(replay::run(rec, cfg)).map_err(usage)?;
+    let rate = (s.same + s.different + s.errors) as f64 / s.seconds.max(1e-9);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"summary": {"same": s.same, "different": s.different, "skipped": s.skipped,
+                "errors": s.errors, "seconds": s.seconds, "requests_per_second": rate}})
+        );
+    } else {
+        println!(
+            "summary: {} same, {} different, {} failed, {} skipped in {:.2}s ({rate:.0} requests/s)",
+            s.same, s.different, s.errors, s.skipped, s.seconds
+        );
+    }
+    Ok(if s.ok() { 0 } else { 1 })
+}
+
+fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageError> {
+    match path {
+        Some(p) => std::fs::write(p, text).map_err(|e| usage(format!("{}: {e}", p.display()))),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|_| out.flush())
+                .map_err(|e| usage(format!("stdout: {e}")))
+        }
+    }
+}
+
+fn export(a: crate::cli::ExportArgs) -> Result<i32, UsageError> {
+    let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
+    let har = crate::record::har::export(&rec);
+    let text = serde_json::to_string_pretty(&har).map_err(|e| usage(e.to_string()))?;
+    write_out(a.output.as_deref(), &format!("{text}\n"))?;
+    Ok(0)
+}
+
+fn import(a: crate::cli::ImportArgs) -> Result<i32, UsageError> {
+    let text = if a.input.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| usage(format!("stdin: {e}")))?;
+        s
+    } else {
+        std::fs::read_to_string(&a.input)
+            .map_err(|e| usage(format!("{}: {e}", a.input.display())))?
+    };
+    let har: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| usage(format!("{}: not JSON: {e}", a.input.display())))?;
+    let lines = crate::record::har::import(&har)
+        .map_err(|e| usage(format!("{}: {e}", a.input.display())))?;
+    let out: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    write_out(a.output.as_deref(), &out)?;
+    Ok(0)
 }

@@ -2,6 +2,7 @@
 //! service does and answers failures with the service's error documents (S3 or COS XML).
 //! It also backs `sigtap proxy` when no upstream is given (the embedded default).
 
+pub mod fail;
 pub mod store;
 
 use crate::clock::{Clock, SystemClock};
@@ -9,18 +10,36 @@ use crate::findings::code;
 use crate::inspect::{Inspector, Report, Verdict};
 use crate::proxy::body::{full, ProxyBody};
 use crate::proxy::errors::{self, Dialect, ErrorDoc};
+use crate::record::matcher::{Match, Matcher};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, rfc3339};
 use bytes::Bytes;
+use fail::{Faults, Kind};
 use http_body_util::{BodyExt, Limited};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request as HRequest, Response as HResponse};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use store::{Outcome, Store};
+
+/// The connection is closed without an answer (`--fail reset`).
+#[derive(Debug)]
+pub struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by --fail")
+    }
+}
+
+impl std::error::Error for Reset {}
 
 /// Largest request body the mock keeps (it holds objects in memory).
 pub const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -30,6 +49,31 @@ pub struct MockConfig {
     pub inspector: Inspector,
     /// Seconds added to the mock's clock (`--clock-offset`): its checks and `Date` move.
     pub clock_offset: i64,
+    /// Serve these recorded exchanges (`--recording`).
+    pub recording: Option<Matcher>,
+    /// With a recording: requests it lacks go to the in-memory store (`--store`).
+    pub store_fallback: bool,
+    /// `--fail` rules.
+    pub faults: Faults,
+    /// Accept only this SigV4 region (`--region`); any region otherwise.
+    pub region: Option<String>,
+    /// Where "why no match" lines go (stderr by default).
+    pub log: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+impl MockConfig {
+    /// A plain strict mock: no recording, no faults, any region.
+    pub fn new(inspector: Inspector, clock_offset: i64) -> MockConfig {
+        MockConfig {
+            inspector,
+            clock_offset,
+            recording: None,
+            store_fallback: false,
+            faults: Faults::new(Vec::new(), 1),
+            region: None,
+            log: Box::new(|l| eprintln!("{l}")),
+        }
+    }
 }
 
 /// Shared mock state.
@@ -69,7 +113,7 @@ pub async fn serve(
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let m = m.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(m, req).await) }
+                        async move { handle(m, req).await }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -149,8 +193,36 @@ fn error_for(report: &Report) -> Option<(u16, &'static str, String)> {
         })
 }
 
-async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> HResponse<ProxyBody> {
+async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> Result<HResponse<ProxyBody>, Reset> {
     let now = mock.now();
+    let fault = (!mock.cfg.faults.is_empty())
+        .then(|| {
+            let path = crate::sig::encode::decoded_text(req.uri().path()).into_owned();
+            mock.cfg
+                .faults
+                .pick(req.method().as_str(), &path)
+                .map(|r| (r.kind, r.delay_ms))
+        })
+        .flatten();
+    if let Some((Kind::Reset, _)) = fault {
+        return Err(Reset);
+    }
+    let resp = answer(&mock, req, now, fault).await;
+    Ok(match fault {
+        Some((Kind::SlowBody, delay)) => {
+            let (parts, body) = resp.into_parts();
+            HResponse::from_parts(parts, BodyExt::boxed(SlowBody::new(body, delay)))
+        }
+        _ => resp,
+    })
+}
+
+async fn answer(
+    mock: &Mock,
+    req: HRequest<Incoming>,
+    now: i64,
+    fault: Option<(Kind, u64)>,
+) -> HResponse<ProxyBody> {
     let id = mock.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let (parts, incoming) = req.into_parts();
     let uri = &parts.uri;
@@ -202,7 +274,30 @@ async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> HResponse<ProxyBody
         Scheme::None => Dialect::for_host(&host),
         _ => Dialect::S3,
     };
-    if let Some((status, code, message)) = error_for(&report) {
+    let injected = match fault {
+        Some((Kind::Skew, _)) => Some((
+            403,
+            "RequestTimeTooSkewed",
+            "The difference between the request time and the current time is too large."
+                .to_string(),
+        )),
+        Some((Kind::Expired, _)) => Some((403, "AccessDenied", "Request has expired".to_string())),
+        Some((Kind::SlowDown, _)) => Some((
+            503,
+            "SlowDown",
+            "Please reduce your request rate.".to_string(),
+        )),
+        Some((Kind::Internal, _)) => Some((
+            500,
+            "InternalError",
+            "We encountered an internal error. Please try again.".to_string(),
+        )),
+        _ => None,
+    };
+    let verdict = injected
+        .or_else(|| error_for(&report))
+        .or_else(|| wrong_region(&wire, &report, mock.cfg.region.as_deref()));
+    if let Some((status, code, message)) = verdict {
         let mut extra = Vec::new();
         match code {
             "SignatureDoesNotMatch" => extra = errors::signature_extras(dialect, &report.stages),
@@ -226,6 +321,50 @@ async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> HResponse<ProxyBody
             resource: format!("{host}{}", wire.path),
         };
         return local(dialect, &doc, now, id);
+    }
+    if let Some(m) = &mock.cfg.recording {
+        let key = m.key(&wire.method, &wire.origin_target(), &wire.headers, &body);
+        match m.find(&key) {
+            Match::Found { exchange, repeated } => {
+                if repeated {
+                    (mock.cfg.log)(&format!(
+                        "sigtap mock: {} {} served again from recorded #{} (every recorded match was used)",
+                        wire.method, wire.path, exchange.id
+                    ));
+                }
+                return recorded(m, exchange, &wire, now, dialect, id);
+            }
+            Match::NotFound { closest } => {
+                let why = match &closest {
+                    Some((x, d)) => format!(
+                        "closest recorded #{} {} {} (line {}) differs in: {}",
+                        x.id,
+                        x.request.method,
+                        crate::proxy::log::redact(&x.request.target),
+                        x.line,
+                        d.join("; ")
+                    ),
+                    None => "the recording is empty".into(),
+                };
+                if !mock.cfg.store_fallback {
+                    (mock.cfg.log)(&format!(
+                        "sigtap mock: no recorded exchange for {} {}: {why}",
+                        wire.method,
+                        crate::proxy::log::redact(&wire.origin_target())
+                    ));
+                    let doc = ErrorDoc {
+                        status: 404,
+                        code: "NoSuchKey",
+                        message: format!(
+                            "sigtap mock: no recorded exchange matches this request; {why}"
+                        ),
+                        extra: vec![],
+                        resource: format!("{host}{}", wire.path),
+                    };
+                    return local(dialect, &doc, now, id);
+                }
+            }
+        }
     }
     match mock.store.handle(&wire, body, now) {
         Outcome::Ok {
@@ -263,6 +402,140 @@ async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> HResponse<ProxyBody
             };
             local(dialect, &doc, now, id)
         }
+    }
+}
+
+/// S3's answer to a SigV4 scope naming another region than the service's (`--region`).
+fn wrong_region(
+    req: &crate::wire::Request,
+    report: &Report,
+    want: Option<&str>,
+) -> Option<(u16, &'static str, String)> {
+    use crate::sig::{v4, Carrier};
+    let want = want?;
+    if report.scheme != Scheme::Sigv4 {
+        return None;
+    }
+    let auth = match report.carrier {
+        Carrier::Query => v4::parse_presigned(req, v4::Rules::S3).ok()?,
+        _ => v4::parse_header(req, req.header("authorization")?).ok()?,
+    };
+    (auth.scope.region != want).then(|| {
+        (
+            400,
+            "AuthorizationHeaderMalformed",
+            format!(
+                "The authorization header is malformed; the region '{}' is wrong; expecting '{want}'",
+                auth.scope.region
+            ),
+        )
+    })
+}
+
+/// A recorded answer: its status, headers (a fresh `Date`) and body.
+fn recorded(
+    m: &Matcher,
+    x: &crate::record::read::Exchange,
+    req: &crate::wire::Request,
+    now: i64,
+    dialect: Dialect,
+    id: u64,
+) -> HResponse<ProxyBody> {
+    let body = match x.response.body.load(&m.recording.base) {
+        Ok(Some(b)) => b,
+        Ok(None) if req.method == "HEAD" => Vec::new(),
+        failed => {
+            let why = match failed {
+                Err(e) => e,
+                _ => "the recording kept only the hash of this body (--record-large hash)".into(),
+            };
+            let doc = ErrorDoc {
+                status: 500,
+                code: "InternalError",
+                message: format!("sigtap mock: recorded #{} cannot be served: {why}", x.id),
+                extra: vec![],
+                resource: req.path.clone(),
+            };
+            return local(dialect, &doc, now, id);
+        }
+    };
+    let mut b = HResponse::builder()
+        .status(x.response.status)
+        .header("date", http_date(now));
+    for (k, v) in &x.response.headers {
+        let n = k.to_ascii_lowercase();
+        if matches!(
+            n.as_str(),
+            "date" | "connection" | "keep-alive" | "transfer-encoding" | "content-length"
+        ) {
+            continue;
+        }
+        b = b.header(k.as_str(), v.as_str());
+    }
+    let len = if req.method == "HEAD" {
+        crate::record::read::Exchange::header(&x.response.headers, "content-length")
+            .map(str::to_string)
+            .unwrap_or_else(|| "0".into())
+    } else {
+        body.len().to_string()
+    };
+    b = b.header("content-length", len);
+    b.body(full(Bytes::from(body)))
+        .unwrap_or_else(|_| HResponse::new(full(Bytes::new())))
+}
+
+/// A body handed out 1 KiB at a time with a pause before each piece (`--fail slow-body`).
+struct SlowBody {
+    inner: ProxyBody,
+    held: Bytes,
+    delay: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SlowBody {
+    fn new(inner: ProxyBody, delay_ms: u64) -> SlowBody {
+        SlowBody {
+            inner,
+            held: Bytes::new(),
+            delay: Duration::from_millis(delay_ms),
+            sleep: None,
+        }
+    }
+}
+
+impl hyper::body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = crate::proxy::body::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        loop {
+            if !this.held.is_empty() {
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(this.delay)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.sleep = None;
+                let n = this.held.len().min(1024);
+                return Poll::Ready(Some(Ok(Frame::data(this.held.split_to(n)))));
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(f))) => match f.into_data() {
+                    Ok(d) => this.held = d,
+                    Err(f) => return Poll::Ready(Some(Ok(f))),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

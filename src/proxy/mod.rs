@@ -122,10 +122,10 @@ pub async fn serve_on(
             }
         };
         let maddr = ml.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let m = crate::mock::Mock::new(crate::mock::MockConfig {
-            inspector: Inspector::new(cfg.keys.clone()),
-            clock_offset: 0,
-        });
+        let m = crate::mock::Mock::new(crate::mock::MockConfig::new(
+            Inspector::new(cfg.keys.clone()),
+            0,
+        ));
         let (tx, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(crate::mock::serve(m, ml, rx));
         cfg.mode = Mode::Reverse(Upstream {
@@ -513,9 +513,9 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     let (in_parts, incoming) = req.into_parts();
     let incoming: ProxyBody = match &st.cfg.recorder {
         Some(r) => {
-            let cap = crate::record::Shared::default();
+            let cap = r.capture();
             rec.req_body = Some(cap.clone());
-            BodyExt::boxed(crate::record::Tee::new(incoming, cap, r.inline_limit, None))
+            BodyExt::boxed(crate::record::Tee::new(incoming, cap, None))
         }
         None => BodyExt::boxed(incoming.map_err(|e| -> BoxError { Box::new(e) })),
     };
@@ -664,11 +664,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                 if let Some(r) = &st.cfg.recorder {
                     rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
                     let hs = header_pairs(out.headers());
-                    r.write(&crate::record::exchange(
-                        &rec,
-                        &hs,
-                        crate::record::body_json(&bytes, r.inline_limit),
-                    ));
+                    r.write(&crate::record::exchange(&rec, &hs, r.body_json(&bytes)));
                 }
                 *out.body_mut() = full(bytes);
             }
@@ -692,7 +688,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     let body: ProxyBody = match &st.cfg.recorder {
         Some(r) => {
             // the exchange is written when the response body has been handed over
-            let cap = crate::record::Shared::default();
+            let cap = r.capture();
             let (r2, c2, rec2, hs) = (
                 r.clone(),
                 cap.clone(),
@@ -706,12 +702,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                     .unwrap_or(serde_json::Value::Null);
                 r2.write(&crate::record::exchange(&rec2, &hs, body));
             });
-            BodyExt::boxed(crate::record::Tee::new(
-                incoming,
-                cap,
-                r.inline_limit,
-                Some(on_end),
-            ))
+            BodyExt::boxed(crate::record::Tee::new(incoming, cap, Some(on_end)))
         }
         None => BodyExt::boxed(Checked::new(incoming, None, out_meter.clone())),
     };
@@ -774,7 +765,7 @@ fn finish_local(
         r.write(&crate::record::exchange(
             &rec,
             &header_pairs(resp.headers()),
-            crate::record::body_json(body.as_bytes(), r.inline_limit),
+            r.body_json(body.as_bytes()),
         ));
     }
     let (parts, b) = resp.into_parts();

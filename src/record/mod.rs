@@ -5,7 +5,17 @@
 //! - then per exchange: `{"id", "time", "request": {"method", "target", "headers", "body"},
 //!   "response": {"status", "headers", "body"}, "duration_ms", "client": {"scheme", "carrier",
 //!   "access_key", "verdict", "findings"}, "action", "resigned_as"}` where a body is
-//!   `{"size", "sha256", "base64"?}` (`base64` only up to the inline limit).
+//!   `{"size", "sha256", "base64"?, "file"?}`: `base64` up to the inline limit; a larger body is
+//!   stored beside the recording in `FILE.bodies/SHA256` (`file` is that path relative to the
+//!   recording's folder), or kept only as hash and size (`--record-large hash`).
+//!
+//! Submodules: [`read`] loads a recording, [`har`] converts to and from HAR 1.2, [`replay`]
+//! re-sends a recording as a client, [`matcher`] finds the recorded exchange for a request.
+
+pub mod har;
+pub mod matcher;
+pub mod read;
+pub mod replay;
 
 use crate::proxy::body::BoxError;
 use base64::Engine;
@@ -14,6 +24,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -23,16 +34,42 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
 const MARK: &str = "<redacted>";
 
+/// Where bodies larger than the inline limit go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyStore {
+    /// The folder (`FILE.bodies`), created on first use.
+    pub dir: PathBuf,
+    /// Its name relative to the recording's folder, as written in `file`.
+    pub rel: String,
+}
+
+impl BodyStore {
+    /// The store beside a recording file: `FILE.bodies/`.
+    pub fn beside(recording: &Path) -> BodyStore {
+        let name = recording
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "recording".into());
+        let rel = format!("{name}.bodies");
+        BodyStore {
+            dir: recording.with_file_name(&rel),
+            rel,
+        }
+    }
+}
+
 /// Appends exchanges to a recording file.
 pub struct Recorder {
     file: Mutex<std::fs::File>,
     pub inline_limit: usize,
     /// Extra header names (lower-case) whose values are replaced by a marker (`--redact-header`).
     pub redact: Vec<String>,
+    /// Large bodies stored beside the file; `None` keeps only their hash and size.
+    pub bodies: Option<BodyStore>,
 }
 
 impl Recorder {
-    pub fn open(path: &std::path::Path, inline_limit: usize) -> std::io::Result<Recorder> {
+    pub fn open(path: &Path, inline_limit: usize) -> std::io::Result<Recorder> {
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -45,7 +82,28 @@ impl Recorder {
             file: Mutex::new(file),
             inline_limit,
             redact: Vec::new(),
+            bodies: Some(BodyStore::beside(path)),
         })
+    }
+
+    /// A fresh capture for one body, spilling to the body store past the inline limit.
+    pub fn capture(&self) -> Shared {
+        Arc::new(Mutex::new(Captured {
+            limit: self.inline_limit,
+            store: self.bodies.clone(),
+            ..Captured::default()
+        }))
+    }
+
+    /// A body already in memory, in the recording's form.
+    pub fn body_json(&self, b: &[u8]) -> Value {
+        let cap = self.capture();
+        let Ok(mut c) = cap.lock() else {
+            return Value::Null;
+        };
+        c.add(b);
+        c.finish();
+        c.json()
     }
 
     /// Writes one exchange line and flushes it (after the extra `--redact-header` markers).
@@ -130,14 +188,6 @@ pub fn redact_target(target: &str) -> String {
     format!("{path}?{}", pieces.join("&"))
 }
 
-/// A body already in memory, in the recording's form.
-pub fn body_json(b: &[u8], limit: usize) -> Value {
-    let mut c = Captured::default();
-    c.add(b, limit);
-    c.finish();
-    c.json()
-}
-
 /// One exchange line, from the proxy's log record and the response.
 pub fn exchange(
     rec: &crate::proxy::log::Record,
@@ -192,35 +242,92 @@ pub struct Captured {
     pub too_large: bool,
     hasher: Option<Sha256>,
     pub sha256: Option<String>,
+    limit: usize,
+    store: Option<BodyStore>,
+    /// The body being written to the store (a temporary name until its hash is known).
+    spill: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+    /// The stored body's path relative to the recording's folder, once finished.
+    stored: Option<String>,
+    /// Why a body that should have been stored was not (disk full, ...).
+    store_error: Option<String>,
 }
+
+static SPILL_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Captured {
     pub fn json(&self) -> Value {
         let mut o = json!({ "size": self.size, "sha256": self.sha256 });
         if !self.too_large {
             o["base64"] = json!(base64::engine::general_purpose::STANDARD.encode(&self.inline));
+        } else if let Some(f) = &self.stored {
+            o["file"] = json!(f);
+        } else if let Some(e) = &self.store_error {
+            o["store_error"] = json!(e);
         }
         o
     }
 
-    fn add(&mut self, data: &[u8], limit: usize) {
+    fn add(&mut self, data: &[u8]) {
         self.size += data.len() as u64;
         self.hasher.get_or_insert_with(Sha256::new).update(data);
         if !self.too_large {
-            if self.inline.len() + data.len() > limit {
+            if self.inline.len() + data.len() > self.limit {
                 self.too_large = true;
-                self.inline = Vec::new();
+                let held = std::mem::take(&mut self.inline);
+                self.start_spill();
+                self.spill_write(&held);
+                self.spill_write(data);
             } else {
                 self.inline.extend_from_slice(data);
+            }
+        } else {
+            self.spill_write(data);
+        }
+    }
+
+    fn start_spill(&mut self) {
+        let Some(store) = &self.store else { return };
+        let tmp = store.dir.join(format!(
+            ".partial-{}-{}",
+            std::process::id(),
+            SPILL_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let opened = std::fs::create_dir_all(&store.dir).and_then(|_| std::fs::File::create(&tmp));
+        match opened {
+            Ok(f) => self.spill = Some((tmp, std::io::BufWriter::with_capacity(256 * 1024, f))),
+            Err(e) => self.store_error = Some(format!("{}: {e}", store.dir.display())),
+        }
+    }
+
+    fn spill_write(&mut self, data: &[u8]) {
+        if let Some((tmp, w)) = &mut self.spill {
+            if let Err(e) = w.write_all(data) {
+                self.store_error = Some(format!("{}: {e}", tmp.display()));
+                let _ = std::fs::remove_file(tmp);
+                self.spill = None;
             }
         }
     }
 
-    /// Finishes the hash (idempotent).
+    /// Finishes the hash and moves a spilled body to its content address (idempotent).
     pub fn finish(&mut self) {
         if self.sha256.is_none() {
             let h = self.hasher.take().unwrap_or_default();
             self.sha256 = Some(crate::sig::encode::hex(&h.finalize()));
+        }
+        if let (Some((tmp, mut w)), Some(store), Some(sha)) =
+            (self.spill.take(), &self.store, &self.sha256)
+        {
+            let done = w
+                .flush()
+                .and_then(|_| std::fs::rename(&tmp, store.dir.join(sha)));
+            match done {
+                Ok(()) => self.stored = Some(format!("{}/{sha}", store.rel)),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    self.store_error = Some(format!("{}: {e}", store.dir.display()));
+                }
+            }
         }
     }
 }
@@ -232,18 +339,12 @@ type OnEnd = Box<dyn FnOnce() + Send + Sync>;
 pub struct Tee<B> {
     inner: B,
     cap: Shared,
-    limit: usize,
     on_end: Option<OnEnd>,
 }
 
 impl<B> Tee<B> {
-    pub fn new(inner: B, cap: Shared, limit: usize, on_end: Option<OnEnd>) -> Self {
-        Tee {
-            inner,
-            cap,
-            limit,
-            on_end,
-        }
+    pub fn new(inner: B, cap: Shared, on_end: Option<OnEnd>) -> Self {
+        Tee { inner, cap, on_end }
     }
 }
 
@@ -263,7 +364,7 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(d), Ok(mut c)) = (frame.data_ref(), this.cap.lock()) {
-                    c.add(d, this.limit);
+                    c.add(d);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -332,12 +433,36 @@ mod tests {
 
     #[test]
     fn captures_inline_then_hash_only() {
-        let mut c = Captured::default();
-        c.add(b"abc", 4);
-        c.add(b"de", 4);
+        let mut c = Captured {
+            limit: 4,
+            ..Captured::default()
+        };
+        c.add(b"abc");
+        c.add(b"de");
         c.finish();
         assert!(c.too_large);
         assert_eq!(c.size, 5);
         assert!(c.json().get("base64").is_none());
+        assert!(c.json().get("file").is_none());
+    }
+
+    #[test]
+    fn large_bodies_are_stored_by_content_hash() {
+        let dir = std::env::temp_dir().join(format!("sigtap-store-{}", std::process::id()));
+        let store = BodyStore::beside(&dir.join("s.jsonl"));
+        let mut c = Captured {
+            limit: 4,
+            store: Some(store.clone()),
+            ..Captured::default()
+        };
+        c.add(b"abc");
+        c.add(b"defg");
+        c.finish();
+        let j = c.json();
+        let sha = "7d1a54127b222502f5b79b5fb0803061152a44f92b37e23c6527baf665d4da9a";
+        assert_eq!(j["sha256"], sha);
+        assert_eq!(j["file"], format!("s.jsonl.bodies/{sha}"));
+        assert_eq!(std::fs::read(store.dir.join(sha)).unwrap(), b"abcdefg");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

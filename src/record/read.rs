@@ -1,0 +1,230 @@
+//! Loading a recording: the version line, one exchange per line, bodies inline or from the
+//! body store beside the file. Errors name the line.
+
+use base64::Engine;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A recorded body: its size and hash, and where its bytes are (if anywhere).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BodyRef {
+    #[serde(default)]
+    pub size: u64,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub base64: Option<String>,
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+/// Where a body's bytes can be had.
+pub enum BodySource {
+    Inline(Vec<u8>),
+    File(PathBuf),
+    /// Only the hash and size were kept.
+    Missing,
+}
+
+impl BodyRef {
+    /// Locates the bytes (`base` is the recording's folder).
+    pub fn source(&self, base: &Path) -> Result<BodySource, String> {
+        if let Some(b) = &self.base64 {
+            return base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map(BodySource::Inline)
+                .map_err(|e| format!("a body's base64 is broken: {e}"));
+        }
+        if self.size == 0 {
+            return Ok(BodySource::Inline(Vec::new()));
+        }
+        if let Some(f) = &self.file {
+            // a relative name without `..`: a recording must not point anywhere else
+            if f.starts_with('/') || f.split('/').any(|p| p == "..") {
+                return Err(format!(
+                    "body file {f:?} is not inside the recording's folder"
+                ));
+            }
+            return Ok(BodySource::File(base.join(f)));
+        }
+        Ok(BodySource::Missing)
+    }
+
+    /// The bytes, in memory (`None` when only the hash was recorded).
+    pub fn load(&self, base: &Path) -> Result<Option<Vec<u8>>, String> {
+        match self.source(base)? {
+            BodySource::Inline(b) => Ok(Some(b)),
+            BodySource::File(p) => std::fs::read(&p)
+                .map(Some)
+                .map_err(|e| format!("body file {}: {e}", p.display())),
+            BodySource::Missing => Ok(None),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RecRequest {
+    pub method: String,
+    pub target: String,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub body: BodyRef,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RecResponse {
+    pub status: u16,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub body: BodyRef,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RecFinding {
+    pub code: String,
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ClientSide {
+    #[serde(default)]
+    pub scheme: String,
+    #[serde(default)]
+    pub carrier: String,
+    #[serde(default)]
+    pub access_key: Option<String>,
+    #[serde(default)]
+    pub verdict: String,
+    #[serde(default)]
+    pub findings: Vec<RecFinding>,
+}
+
+/// One recorded exchange.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Exchange {
+    #[serde(default)]
+    pub id: u64,
+    #[serde(default)]
+    pub time: String,
+    pub request: RecRequest,
+    pub response: RecResponse,
+    #[serde(default)]
+    pub duration_ms: f64,
+    #[serde(default)]
+    pub client: ClientSide,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub resigned_as: Option<String>,
+    /// 1-based line in the file (for messages).
+    #[serde(skip)]
+    pub line: usize,
+}
+
+impl Exchange {
+    pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True when sigtap answered the client itself (the request never reached the upstream).
+    pub fn answered_locally(&self) -> bool {
+        self.action == "rejected" || self.action == "failed"
+    }
+}
+
+/// A loaded recording.
+pub struct Recording {
+    pub exchanges: Vec<Exchange>,
+    /// The folder bodies are resolved against.
+    pub base: PathBuf,
+}
+
+impl Recording {
+    pub fn load(path: &Path) -> Result<Recording, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read the recording: {e}", path.display()))?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let exchanges = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Recording { exchanges, base })
+    }
+}
+
+/// Parses the text of a recording. The last line may be cut short by a crash: it is ignored
+/// when it is not JSON and nothing follows it.
+pub fn parse(text: &str) -> Result<Vec<Exchange>, String> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(_) if n == lines.len() && !text.ends_with('\n') => break,
+            Err(e) => return Err(format!("line {n} is not JSON: {e}")),
+        };
+        if let Some(ver) = v.get("sigtap_recording") {
+            if n != 1 {
+                return Err(format!(
+                    "line {n}: a version line may only be the first line"
+                ));
+            }
+            if ver.as_u64() != Some(u64::from(super::FORMAT_VERSION)) {
+                return Err(format!(
+                    "line 1: recording format {ver}, this sigtap reads version {}",
+                    super::FORMAT_VERSION
+                ));
+            }
+            continue;
+        }
+        let mut x: Exchange =
+            serde_json::from_value(v).map_err(|e| format!("line {n} is not an exchange: {e}"))?;
+        x.line = n;
+        out.push(x);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_exchanges_and_tolerates_a_cut_last_line() {
+        let text = "{\"sigtap_recording\":1}\n{\"id\":1,\"request\":{\"method\":\"GET\",\"target\":\"/b/k\",\"headers\":[[\"Host\",\"h\"]],\"body\":{\"size\":0,\"sha256\":null}},\"response\":{\"status\":200,\"headers\":[],\"body\":{\"size\":2,\"sha256\":\"x\",\"base64\":\"aGk=\"}}}\n{\"id\":2,\"requ";
+        let xs = parse(text).unwrap();
+        assert_eq!(xs.len(), 1);
+        assert_eq!(xs[0].line, 2);
+        assert_eq!(
+            xs[0].response.body.load(Path::new(".")).unwrap().unwrap(),
+            b"hi"
+        );
+        assert!(parse("{\"sigtap_recording\":2}\n")
+            .unwrap_err()
+            .contains("format 2"));
+        assert!(parse("{\"sigtap_recording\":1}\nnot json\n{}\n")
+            .unwrap_err()
+            .contains("line 2"));
+    }
+
+    #[test]
+    fn body_files_stay_inside_the_folder() {
+        let b = BodyRef {
+            size: 3,
+            file: Some("../etc/passwd".into()),
+            ..BodyRef::default()
+        };
+        assert!(b.source(Path::new("/tmp")).is_err());
+    }
+}

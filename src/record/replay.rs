@@ -1,0 +1,650 @@
+//! Replay as a client: re-send a recording's requests to an upstream, each re-signed with fresh
+//! time in its recorded scheme and signed-header set, and compare the answers with the recording.
+//!
+//! Compared by default: status, `Content-Length`, `ETag`, `Content-Type` and the body's SHA-256
+//! (XML bodies after masking dates and request ids, and with upload ids the replay learned
+//! mapped to the new ones). Never dates, request ids or server names.
+
+use super::read::{Exchange, Recording};
+use crate::credentials::KeyStore;
+use crate::inspect::Inspector;
+use crate::proxy::body::{full, ProxyBody};
+use crate::proxy::decide::{self, ResignParams, SignAs};
+use crate::proxy::upstream::{Clocks, HttpsClient, Upstream};
+use crate::wire::Request;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Settings of one replay run.
+pub struct ReplayConfig {
+    pub upstream: Upstream,
+    pub keys: KeyStore,
+    /// Sign at this fixed time instead of the clock (plus the upstream's learned offset).
+    pub now: Option<i64>,
+    pub concurrency: usize,
+    /// Extra response headers to compare (lower-case).
+    pub compare_headers: Vec<String>,
+    pub json: bool,
+    pub timeout: Duration,
+    /// Show a progress line on stderr.
+    pub progress: bool,
+    pub upstream_ca: Option<std::path::PathBuf>,
+}
+
+/// The outcome of one exchange.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub id: u64,
+    pub method: String,
+    pub target: String,
+    /// `same`, `different`, `skipped` or `error`.
+    pub result: &'static str,
+    pub status: Option<u16>,
+    pub recorded_status: u16,
+    pub differences: Vec<String>,
+    pub note: Option<String>,
+    pub ms: f64,
+}
+
+impl Outcome {
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.id, "method": self.method, "target": self.target, "result": self.result,
+            "status": self.status, "recorded_status": self.recorded_status,
+            "differences": self.differences, "note": self.note, "ms": (self.ms * 10.0).round() / 10.0,
+        })
+    }
+
+    fn human(&self) -> String {
+        let mark = match self.result {
+            "same" => "✓",
+            "skipped" => "-",
+            _ => "✗",
+        };
+        let status = self
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "---".into());
+        let mut line = format!(
+            "{mark} #{} {} {} → {status} (recorded {}) {:.1}ms",
+            self.id,
+            self.method,
+            crate::proxy::log::redact(&self.target),
+            self.recorded_status,
+            self.ms
+        );
+        for d in &self.differences {
+            line.push_str(&format!("\n    differs: {d}"));
+        }
+        if let Some(n) = &self.note {
+            line.push_str(&format!("\n    note: {n}"));
+        }
+        line
+    }
+}
+
+/// Values the server chose in the recording and chooses anew now (upload ids).
+#[derive(Default)]
+struct Learned(Mutex<HashMap<String, String>>);
+
+impl Learned {
+    fn apply(&self, s: &str) -> String {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = s.to_string();
+        for (old, new) in map.iter() {
+            if out.contains(old.as_str()) {
+                out = out.replace(old.as_str(), new);
+            }
+        }
+        out
+    }
+
+    fn learn(&self, recorded: &[u8], fresh: &[u8]) {
+        for tag in ["UploadId"] {
+            if let (Some(a), Some(b)) = (xml_field(recorded, tag), xml_field(fresh, tag)) {
+                if a != b && !a.is_empty() {
+                    let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                    // the query carries it percent-encoded; learn both spellings
+                    let enc = |s: &str| crate::sig::encode::uri_encode(s.as_bytes(), false);
+                    map.insert(enc(&a), enc(&b));
+                    map.insert(a, b);
+                }
+            }
+        }
+    }
+}
+
+fn xml_field(body: &[u8], tag: &str) -> Option<String> {
+    let s = std::str::from_utf8(body).ok()?;
+    let open = format!("<{tag}>");
+    let i = s.find(&open)? + open.len();
+    let j = s[i..].find("</")? + i;
+    Some(s[i..j].to_string())
+}
+
+/// XML elements whose text changes from run to run and is never compared.
+const VOLATILE: &[&str] = &[
+    "LastModified",
+    "CreationDate",
+    "Initiated",
+    "RequestId",
+    "HostId",
+    "TraceId",
+    "ServerTime",
+    "Expires",
+    "StringToSign",
+    "StringToSignBytes",
+    "CanonicalRequest",
+    "CanonicalRequestBytes",
+    "FormatString",
+    "SignatureProvided",
+    "Owner",
+    "Initiator",
+];
+
+/// An XML body with volatile element texts replaced by `*`.
+pub fn mask_xml(body: &str) -> String {
+    let mut s = body.to_string();
+    for tag in VOLATILE {
+        let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find(&open) {
+            let after = i + open.len();
+            match rest[after..].find(&close) {
+                Some(j) => {
+                    out.push_str(&rest[..after]);
+                    out.push('*');
+                    rest = &rest[after + j..];
+                }
+                None => break,
+            }
+        }
+        out.push_str(rest);
+        s = out;
+    }
+    s
+}
+
+fn looks_xml(content_type: Option<&str>, body: &[u8]) -> bool {
+    content_type.is_some_and(|c| c.contains("xml")) || body.starts_with(b"<?xml")
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    crate::sig::encode::hex(&Sha256::digest(b))
+}
+
+/// Stand-ins for redacted signature values, so the recorded request parses again and the
+/// signer knows the recorded scheme, carrier and signed headers.
+fn unredact(req: &mut Request) {
+    const MARK: &str = "<redacted>";
+    if let Some(a) = req.header("authorization").map(str::to_string) {
+        let a = a
+            .replace(
+                "q-signature=<redacted>",
+                &format!("q-signature={}", "0".repeat(40)),
+            )
+            .replace(
+                "Signature=<redacted>",
+                &format!("Signature={}", "0".repeat(64)),
+            )
+            .replace(":<redacted>", ":AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
+        req.set_header("Authorization", a);
+    }
+    let tokens = ["x-amz-security-token", "x-cos-security-token"];
+    for t in tokens {
+        if req.header(t) == Some(MARK) {
+            req.remove_header(t);
+        }
+    }
+    if let Some(q) = req.query.take() {
+        let pieces: Vec<String> = q
+            .split('&')
+            .filter_map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                if v != MARK {
+                    return Some(p.to_string());
+                }
+                let name = crate::sig::encode::decoded_text(k).to_ascii_lowercase();
+                match name.as_str() {
+                    "x-amz-signature" => Some(format!("{k}={}", "0".repeat(64))),
+                    "q-signature" => Some(format!("{k}={}", "0".repeat(40))),
+                    "signature" => Some(format!("{k}=AAAAAAAAAAAAAAAAAAAAAAAAAAA%3D")),
+                    _ => None, // tokens and `sign=`: signed anew
+                }
+            })
+            .collect();
+        req.query = (!pieces.is_empty()).then(|| pieces.join("&"));
+    }
+}
+
+/// Re-frames a recorded aws-chunked body with a new chunk-signature chain (same chunk sizes,
+/// same trailers).
+fn reframe(
+    body: &[u8],
+    chain: &mut crate::sig::v4::chunked::ChainSigner,
+) -> Result<Vec<u8>, String> {
+    use crate::sig::v4::chunked::{encode_chunk, encode_final, Decoder, Event};
+    let mut out = Vec::with_capacity(body.len());
+    let mut data = Vec::new();
+    let mut trailers = Vec::new();
+    let mut ended = false;
+    let mut d = Decoder::new();
+    d.feed(body, &mut |e| match e {
+        Event::Data(b) => data.extend_from_slice(b),
+        Event::ChunkEnd if !data.is_empty() => {
+            out.extend(encode_chunk(Some(&mut *chain), &data));
+            data.clear();
+        }
+        Event::Trailer { name, value } if name != "x-amz-trailer-signature" => {
+            trailers.push((name.to_string(), value.to_string()))
+        }
+        Event::End => ended = true,
+        _ => {}
+    })
+    .map_err(|e| format!("the recorded aws-chunked body is broken {e}"))?;
+    if !ended {
+        return Err("the recorded aws-chunked body is truncated".into());
+    }
+    out.extend(encode_final(Some(chain), &trailers));
+    Ok(out)
+}
+
+struct Ctx {
+    cfg: ReplayConfig,
+    client: HttpsClient,
+    inspector: Inspector,
+    clocks: Clocks,
+    learned: Learned,
+    base: std::path::PathBuf,
+}
+
+/// Builds, signs and sends one exchange; compares the answer.
+async fn replay_one(ctx: &Ctx, x: &Exchange) -> Outcome {
+    let started = Instant::now();
+    let mut o = Outcome {
+        id: x.id,
+        method: x.request.method.clone(),
+        target: x.request.target.clone(),
+        result: "error",
+        status: None,
+        recorded_status: x.response.status,
+        differences: vec![],
+        note: None,
+        ms: 0.0,
+    };
+    if x.answered_locally() {
+        o.result = "skipped";
+        o.note = Some(format!(
+            "sigtap answered this one itself when recording ({}); it never reached the upstream",
+            x.action
+        ));
+        return o;
+    }
+    match send(ctx, x).await {
+        Ok((status, headers, body)) => {
+            o.status = Some(status);
+            o.differences = compare(ctx, x, status, &headers, &body);
+            o.result = if o.differences.is_empty() {
+                "same"
+            } else {
+                "different"
+            };
+        }
+        Err(e) => o.note = Some(e),
+    }
+    o.ms = started.elapsed().as_secs_f64() * 1000.0;
+    o
+}
+
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
+    let r = &x.request;
+    let target = ctx.learned.apply(&r.target);
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target.clone(), None),
+    };
+    let body = r
+        .body
+        .load(&ctx.base)?
+        .ok_or("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again")?;
+    let mut req = Request {
+        method: r.method.clone(),
+        scheme: None,
+        authority: None,
+        path: if path.is_empty() { "/".into() } else { path },
+        query,
+        headers: r.headers.clone(),
+        body,
+        http_chunked: false,
+        body_complete: true,
+    };
+    req.remove_header("transfer-encoding");
+    unredact(&mut req);
+    let up = &ctx.cfg.upstream;
+    let now = ctx.cfg.now.unwrap_or_else(|| {
+        crate::clock::Clock::now(&crate::clock::SystemClock) + ctx.clocks.offset(&up.authority)
+    });
+    let recorded_scheme = x.resigned_as.as_deref().unwrap_or(&x.client.scheme);
+    let report = ctx.inspector.inspect_head(&req, now);
+    let outgoing = if x.client.scheme == "none" && x.resigned_as.is_none() {
+        let mut req = req;
+        req.set_header("Host", &up.authority);
+        req
+    } else {
+        let ak = x.client.access_key.as_deref().unwrap_or("");
+        let cred = ctx
+            .cfg
+            .keys
+            .get(ak)
+            .or_else(|| (ctx.cfg.keys.len() == 1).then(|| &ctx.cfg.keys.all()[0]))
+            .ok_or_else(|| {
+                format!("no secret for access key {ak:?}: give it with --credentials or --access-key/--secret-key")
+            })?;
+        let sign_as = match recorded_scheme {
+            s if s == x.client.scheme => SignAs::Keep,
+            "sigv2" => SignAs::Sigv2,
+            "cos" => SignAs::Cos,
+            _ => SignAs::Sigv4,
+        };
+        let (mut signed, _, rf) = decide::resign(
+            &req,
+            &report,
+            &ResignParams {
+                cred,
+                upstream_host: &up.authority,
+                now,
+                region: None,
+                sign_as,
+                fresh: false,
+            },
+            &ctx.inspector.cache,
+        )?;
+        if let Some(mut rf) = rf {
+            signed.body = reframe(&signed.body, &mut rf.new)?;
+        }
+        signed
+    };
+    let uri = format!(
+        "{}://{}{}{}",
+        up.scheme,
+        up.authority,
+        up.base_path,
+        outgoing.origin_target()
+    );
+    let mut b = hyper::Request::builder()
+        .method(outgoing.method.as_str())
+        .uri(&uri);
+    for (k, v) in &outgoing.headers {
+        let n = k.to_ascii_lowercase();
+        if matches!(
+            n.as_str(),
+            "connection" | "keep-alive" | "proxy-connection" | "te" | "upgrade" | "content-length"
+        ) {
+            continue;
+        }
+        b = b.header(k.as_str(), v.as_str());
+    }
+    if !outgoing.body.is_empty() || outgoing.header("content-length").is_some() {
+        b = b.header("content-length", outgoing.body.len());
+    }
+    let hreq: hyper::Request<ProxyBody> = b
+        .body(full(outgoing.body))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let resp = tokio::time::timeout(ctx.cfg.timeout, ctx.client.request(hreq))
+        .await
+        .map_err(|_| format!("no answer within {}s", ctx.cfg.timeout.as_secs()))?
+        .map_err(|e| format!("the upstream connection failed: {e}"))?;
+    if let Some(t) = resp
+        .headers()
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::timefmt::parse_http_date)
+    {
+        ctx.clocks.learn(
+            &up.authority,
+            t - crate::clock::Clock::now(&crate::clock::SystemClock),
+        );
+    }
+    let status = resp.status().as_u16();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = tokio::time::timeout(ctx.cfg.timeout, resp.into_body().collect())
+        .await
+        .map_err(|_| "the response body stalled".to_string())?
+        .map_err(|e| format!("the response body broke off: {e}"))?
+        .to_bytes()
+        .to_vec();
+    Ok((status, headers, body))
+}
+
+fn compare(
+    ctx: &Ctx,
+    x: &Exchange,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<String> {
+    let mut d = Vec::new();
+    let rec = &x.response;
+    if status != rec.status {
+        d.push(format!("status {status} vs recorded {}", rec.status));
+    }
+    let recorded_body = rec.body.load(&ctx.base).ok().flatten();
+    if let Some(rb) = &recorded_body {
+        ctx.learned.learn(rb, body);
+    }
+    let mut names: Vec<String> = ["content-length", "etag", "content-type"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names.extend(ctx.cfg.compare_headers.iter().cloned());
+    for n in &names {
+        let now = Exchange::header(headers, n);
+        let then = Exchange::header(&rec.headers, n);
+        if n == "content-length" && looks_xml(then, recorded_body.as_deref().unwrap_or(b"")) {
+            continue; // an XML document's length follows its volatile fields; the body is compared instead
+        }
+        if now != then {
+            d.push(format!(
+                "{n} {} vs recorded {}",
+                now.map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "absent".into()),
+                then.map(|v| format!("{v:?}"))
+                    .unwrap_or_else(|| "absent".into())
+            ));
+        }
+    }
+    if x.request.method.eq_ignore_ascii_case("HEAD") {
+        return d;
+    }
+    let ct = Exchange::header(&rec.headers, "content-type");
+    match recorded_body {
+        Some(rb) if looks_xml(ct, &rb) => {
+            let then = mask_xml(&ctx.learned.apply(&String::from_utf8_lossy(&rb)));
+            let now = mask_xml(&String::from_utf8_lossy(body));
+            if then != now {
+                d.push(format!(
+                    "XML body differs (dates and request ids masked): {}",
+                    first_difference(&now, &then)
+                ));
+            }
+        }
+        _ => {
+            if let Some(want) = &rec.body.sha256 {
+                let got = sha256_hex(body);
+                if &got != want {
+                    d.push(format!(
+                        "body sha256 {}… ({} bytes) vs recorded {}… ({} bytes)",
+                        &got[..12],
+                        body.len(),
+                        &want[..want.len().min(12)],
+                        rec.body.size
+                    ));
+                }
+            }
+        }
+    }
+    d
+}
+
+fn first_difference(a: &str, b: &str) -> String {
+    let i = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    let show = |s: &str| {
+        let start = s.floor_char_boundary_compat(i.saturating_sub(20));
+        let end = s.floor_char_boundary_compat((i + 40).min(s.len()));
+        s[start..end].replace('\n', " ")
+    };
+    format!("at byte {i}: {:?} vs recorded {:?}", show(a), show(b))
+}
+
+trait CharBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
+
+impl CharBoundary for str {
+    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
+        while i > 0 && !self.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    }
+}
+
+/// Summary of a run.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub same: usize,
+    pub different: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub seconds: f64,
+}
+
+impl Summary {
+    pub fn ok(&self) -> bool {
+        self.different == 0 && self.errors == 0
+    }
+}
+
+/// Replays `rec`, printing one line per exchange (stdout) and a summary; returns the summary.
+pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
+    let client = crate::proxy::upstream::client(cfg.upstream_ca.as_deref())?;
+    let total = rec.exchanges.len();
+    let ctx = Arc::new(Ctx {
+        inspector: Inspector::new(KeyStore::new()),
+        client,
+        clocks: Clocks::default(),
+        learned: Learned::default(),
+        base: rec.base.clone(),
+        cfg,
+    });
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(ctx.cfg.concurrency.max(1)));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+    let feeder = {
+        let ctx = ctx.clone();
+        let sem = sem.clone();
+        tokio::spawn(async move {
+            for x in rec.exchanges {
+                let Ok(permit) = sem.clone().acquire_owned().await else {
+                    break;
+                };
+                let (ctx, tx) = (ctx.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let o = replay_one(&ctx, &x).await;
+                    drop(permit);
+                    let _ = tx.send(o);
+                });
+            }
+        })
+    };
+    let mut s = Summary::default();
+    let mut done = 0usize;
+    let mut last_progress = Instant::now();
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        while let Some(o) = rx.recv().await {
+            done += 1;
+            match o.result {
+                "same" => s.same += 1,
+                "different" => s.different += 1,
+                "skipped" => s.skipped += 1,
+                _ => s.errors += 1,
+            }
+            let line = if ctx.cfg.json {
+                o.to_json().to_string()
+            } else {
+                o.human()
+            };
+            let _ = writeln!(out, "{line}");
+            if ctx.cfg.progress && last_progress.elapsed() > Duration::from_millis(200) {
+                last_progress = Instant::now();
+                eprint!(
+                    "\r[{done}/{total}] {:.0}/s   ",
+                    done as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                );
+            }
+            if done == total {
+                break;
+            }
+        }
+        let _ = out.flush();
+    }
+    let _ = feeder.await;
+    if ctx.cfg.progress {
+        eprint!("\r{}\r", " ".repeat(40));
+    }
+    s.seconds = started.elapsed().as_secs_f64();
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volatile_xml_is_masked() {
+        let a = "<R><Key>k</Key><LastModified>2025-01-01T00:00:00Z</LastModified><RequestId>1</RequestId></R>";
+        let b = "<R><Key>k</Key><LastModified>2026-12-02T00:00:00Z</LastModified><RequestId>2</RequestId></R>";
+        assert_eq!(mask_xml(a), mask_xml(b));
+        assert_ne!(mask_xml(a), mask_xml(&b.replace("<Key>k", "<Key>j")));
+    }
+
+    #[test]
+    fn redacted_values_become_parsable_stand_ins() {
+        let mut r = Request::parse(b"GET /b/k?X-Amz-Signature=<redacted>&X-Amz-Security-Token=<redacted>&a=1 HTTP/1.1\r\nHost: h\r\nX-Amz-Security-Token: <redacted>\r\nAuthorization: AWS4-HMAC-SHA256 Credential=AK/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=<redacted>\r\n\r\n").unwrap();
+        unredact(&mut r);
+        assert_eq!(
+            r.query.as_deref(),
+            Some(format!("X-Amz-Signature={}&a=1", "0".repeat(64)).as_str())
+        );
+        assert!(r.header("x-amz-security-token").is_none());
+        assert!(r
+            .header("authorization")
+            .unwrap()
+            .ends_with(&"0".repeat(64)));
+    }
+
+    #[test]
+    fn upload_ids_are_learned_in_both_spellings() {
+        let l = Learned::default();
+        l.learn(b"<UploadId>a/b</UploadId>", b"<UploadId>c+d</UploadId>");
+        assert_eq!(l.apply("/k?uploadId=a%2Fb"), "/k?uploadId=c%2Bd");
+    }
+}
