@@ -5,211 +5,14 @@
 //! Needs `scripts/tools.sh`; without the tools these tests fail with that command
 //! (`SIGTAP_SKIP_TOOLS=1` skips them loudly, never in CI).
 
+mod common;
+
+use common::real::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-const AK: &str = "AKIDPROXYTEST0000001";
-const SK: &str = "pRoXyTeStSeCrEt/K7MDENG+bPxRfiCYEXAMPLE";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Tools {
-    s3s: PathBuf,
-    python: PathBuf,
-    node_modules: PathBuf,
-}
-
-fn tools() -> Option<Tools> {
-    let t = Tools {
-        s3s: root().join("target/tools/s3s-fs/bin/s3s-fs"),
-        python: root().join("target/tools/clients/bin/python"),
-        node_modules: root().join("target/tools/node/node_modules"),
-    };
-    if t.s3s.is_file() && t.python.is_file() && t.node_modules.is_dir() {
-        return Some(t);
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    if std::env::var("SIGTAP_SKIP_TOOLS").is_ok_and(|v| v == "1") && !ci {
-        eprintln!("SKIPPED: s3s-fs or the client venv is missing and SIGTAP_SKIP_TOOLS=1; the proxy tests did not run");
-        return None;
-    }
-    panic!("the proxy tests need s3s-fs, the Python clients and the node clients under target/tools: run scripts/tools.sh (or scripts/test.sh)");
-}
-
-/// A child process killed (by PID) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "port {port} never opened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn start_s3s(t: &Tools) -> (Proc, u16, tempdir::Dir) {
-    let dir = tempdir::Dir::new("s3s");
-    let port = free_port();
-    let child = Command::new(&t.s3s)
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-        ])
-        .arg(&dir.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start s3s-fs");
-    let p = Proc(child);
-    wait_port(port);
-    (p, port, dir)
-}
-
-mod tempdir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Dir {
-        pub fn new(tag: &str) -> Dir {
-            let p = std::env::temp_dir().join(format!(
-                "sigtap-{tag}-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            Dir(p)
-        }
-    }
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-struct Sigtap {
-    proc: Proc,
-    addr: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-fn start_sigtap(upstream: &str, extra: &[&str]) -> Sigtap {
-    let mut args = vec![
-        "proxy",
-        "--upstream",
-        upstream,
-        "--port",
-        "0",
-        "--log-format",
-        "json",
-    ];
-    args.extend_from_slice(extra);
-    start_sigtap_args(&args)
-}
-
-fn start_sigtap_args(args: &[&str]) -> Sigtap {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
-        .args(args)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
-        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sigtap proxy");
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let v: serde_json::Value = serde_json::from_str(first.trim())
-        .unwrap_or_else(|e| panic!("address line {first:?}: {e}"));
-    let addr = v["listening"].as_str().unwrap().to_string();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l2 = lines.clone();
-    std::thread::spawn(move || {
-        for line in out.lines().map_while(Result::ok) {
-            l2.lock().unwrap().push(line);
-        }
-    });
-    Sigtap {
-        proc: Proc(child),
-        addr,
-        lines,
-    }
-}
-
-fn records(s: &Sigtap) -> Vec<serde_json::Value> {
-    s.lines
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("id").is_some())
-        .collect()
-}
-
-fn boto3(t: &Tools, scenario: &str, endpoint: &str, bucket: &str) -> (bool, String) {
-    boto3_via(t, scenario, endpoint, bucket, None)
-}
-
-fn boto3_via(
-    t: &Tools,
-    scenario: &str,
-    endpoint: &str,
-    bucket: &str,
-    http_proxy: Option<&str>,
-) -> (bool, String) {
-    let mut cmd = Command::new(&t.python);
-    if let Some(p) = http_proxy {
-        cmd.env("SIGTAP_HTTP_PROXY", p);
-    }
-    let out = cmd
-        .arg(root().join("tests/clients/boto3_proxy.py"))
-        .args([scenario, endpoint, AK, SK, bucket])
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
-        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
-        .output()
-        .expect("run python");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 #[test]
 fn boto3_through_sigtap_to_s3s_fs() {
@@ -448,48 +251,6 @@ fn sigv2_client_converted_to_sigv4_and_unsigned_client_signed_with_always() {
             .all(|r| r["client"]["scheme"] == "none" && r["resigned_as"] == "sigv4"),
         "{recs:#?}"
     );
-}
-
-const SID: &str = "AKIDsigtapProxyCosTest000000000000001";
-const SKEY: &str = "sigtapProxyCosTestSecretKey00000001";
-
-/// Starts `tests/clients/cos_upstream.py` (optionally with TLS) and returns it with its port.
-fn start_cos_upstream(t: &Tools, tls: Option<(&std::path::Path, &std::path::Path)>) -> (Proc, u16) {
-    let port = free_port();
-    let mut cmd = Command::new(&t.python);
-    cmd.arg(root().join("tests/clients/cos_upstream.py"))
-        .args([&port.to_string(), SID, SKEY]);
-    if let Some((cert, key)) = tls {
-        cmd.arg(cert).arg(key);
-    }
-    let mut up = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the COS test upstream");
-    let mut ready = String::new();
-    BufReader::new(up.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "listening");
-    (Proc(up), port)
-}
-
-fn cos_client(t: &Tools, scenario: &str, proxy: &Sigtap) -> (bool, String) {
-    let proxy_port = proxy.addr.rsplit(':').next().unwrap().to_string();
-    let out = Command::new(&t.python)
-        .arg(root().join("tests/clients/cos_client.py"))
-        .args([scenario, &proxy_port, SID, SKEY])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
 }
 
 /// COS: cos-python-sdk-v5 through sigtap to a test upstream that re-derives every signature
@@ -1334,24 +1095,7 @@ fn silent_upstream_is_a_504_and_log_file_gets_the_records() {
 #[test]
 fn strict_mock_and_the_embedded_default() {
     let Some(t) = tools() else { return };
-    // the mock prints a plain address line (not JSON), so it is started here rather than by start_sigtap
-    let spawn_plain = |args: &[&str]| -> (Proc, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
-            .args(args)
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
-            .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        (Proc(child), line.trim().to_string())
-    };
+    let spawn_plain = |args: &[&str]| start_plain(args, None);
     let (_mock, addr) = spawn_plain(&[
         "mock",
         "--port",

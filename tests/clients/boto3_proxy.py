@@ -19,11 +19,17 @@ from botocore.exceptions import ClientError
 
 scenario, endpoint, ak, sk, bucket = sys.argv[1:6]
 
+# SIGTAP_CLIENT_CLOCK_OFFSET=SECONDS moves the SDK's signing clock (a test "days later")
+_offset = float(os.environ.get("SIGTAP_CLIENT_CLOCK_OFFSET") or 0)
+if _offset:
+    _real_now = botocore.auth.get_current_datetime
+    botocore.auth.get_current_datetime = lambda *a, **k: _real_now(*a, **k) + datetime.timedelta(seconds=_offset)
+
 
 def client(sig="s3v4", secret=sk):
     proxies = {"http": os.environ["SIGTAP_HTTP_PROXY"]} if os.environ.get("SIGTAP_HTTP_PROXY") else None
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ak,
-                        aws_secret_access_key=secret,
+                        aws_secret_access_key=secret, aws_session_token=os.environ.get("SIGTAP_SESSION_TOKEN"),
                         config=Config(signature_version=sig, s3={"addressing_style": "path"},
                                       retries={"max_attempts": 1}, proxies=proxies))
 

@@ -11,6 +11,12 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosServiceError
 
 scenario, port, sid, skey = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+# SIGTAP_CLIENT_CLOCK_OFFSET=SECONDS moves the SDK's signing clock (a test "days later")
+_offset = float(__import__("os").environ.get("SIGTAP_CLIENT_CLOCK_OFFSET") or 0)
+if _offset:
+    _real_time = time.time
+    qcloud_cos.cos_auth.time.time = lambda: _real_time() + _offset
 BUCKET = "sigtaptest-1250000000"
 
 

@@ -6,6 +6,7 @@ signature with the official cos-python-sdk-v5 signing code (`CosS3Auth`), not wi
 answers failures with COS's error XML, and keeps objects in memory (PUT/GET/HEAD/DELETE).
 Prints `listening` once ready.
 """
+import hashlib
 import sys
 import time
 import urllib.parse
@@ -95,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(405, "MethodNotAllowed", "unsupported here")
         self.send_response(status)
         self.send_header("Content-Length", str(len(out)))
-        self.send_header("ETag", '"%x"' % (hash(out) & 0xffffffff))
+        self.send_header("ETag", '"%s"' % hashlib.md5(out).hexdigest())  # deterministic, like COS
         self.send_header("x-cos-request-id", "dGVzdA==")
         self.end_headers()
         if self.command != "HEAD":

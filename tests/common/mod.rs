@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: locating `../shared`, building wire requests.
 #![allow(dead_code)]
 
+pub mod real;
+
 use std::path::PathBuf;
 
 /// The folder with the public vectors and the official SigV4 suite:

@@ -1,0 +1,300 @@
+//! Real components for the integration tests: the pinned tools under target/tools (s3s-fs,
+//! the Python and node clients), processes stopped by PID when dropped, sigtap started on
+//! 127.0.0.1:0 with its address line read back.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const AK: &str = "AKIDPROXYTEST0000001";
+pub const SK: &str = "pRoXyTeStSeCrEt/K7MDENG+bPxRfiCYEXAMPLE";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Tools {
+    pub s3s: PathBuf,
+    pub python: PathBuf,
+    pub node_modules: PathBuf,
+}
+
+pub fn tools() -> Option<Tools> {
+    let t = Tools {
+        s3s: root().join("target/tools/s3s-fs/bin/s3s-fs"),
+        python: root().join("target/tools/clients/bin/python"),
+        node_modules: root().join("target/tools/node/node_modules"),
+    };
+    if t.s3s.is_file() && t.python.is_file() && t.node_modules.is_dir() {
+        return Some(t);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if std::env::var("SIGTAP_SKIP_TOOLS").is_ok_and(|v| v == "1") && !ci {
+        eprintln!("SKIPPED: s3s-fs or the client venv is missing and SIGTAP_SKIP_TOOLS=1; the proxy tests did not run");
+        return None;
+    }
+    panic!("the proxy tests need s3s-fs, the Python clients and the node clients under target/tools: run scripts/tools.sh (or scripts/test.sh)");
+}
+
+/// A child process killed (by PID) when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_port(port: u16) {
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "port {port} never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn start_s3s(t: &Tools) -> (Proc, u16, tempdir::Dir) {
+    let dir = tempdir::Dir::new("s3s");
+    let port = free_port();
+    let child = Command::new(&t.s3s)
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+        ])
+        .arg(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+    let p = Proc(child);
+    wait_port(port);
+    (p, port, dir)
+}
+
+pub mod tempdir {
+    pub struct Dir(pub std::path::PathBuf);
+    impl Dir {
+        pub fn new(tag: &str) -> Dir {
+            let p = std::env::temp_dir().join(format!(
+                "sigtap-{tag}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Dir(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub struct Sigtap {
+    pub proc: Proc,
+    pub addr: String,
+    pub lines: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn start_sigtap(upstream: &str, extra: &[&str]) -> Sigtap {
+    let mut args = vec![
+        "proxy",
+        "--upstream",
+        upstream,
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    start_sigtap_args(&args)
+}
+
+pub fn start_sigtap_args(args: &[&str]) -> Sigtap {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
+        .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sigtap proxy");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let v: serde_json::Value = serde_json::from_str(first.trim())
+        .unwrap_or_else(|e| panic!("address line {first:?}: {e}"));
+    let addr = v["listening"].as_str().unwrap().to_string();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(line);
+        }
+    });
+    Sigtap {
+        proc: Proc(child),
+        addr,
+        lines,
+    }
+}
+
+pub fn records(s: &Sigtap) -> Vec<serde_json::Value> {
+    s.lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("id").is_some())
+        .collect()
+}
+
+pub fn boto3(t: &Tools, scenario: &str, endpoint: &str, bucket: &str) -> (bool, String) {
+    boto3_via(t, scenario, endpoint, bucket, None)
+}
+
+pub fn boto3_via(
+    t: &Tools,
+    scenario: &str,
+    endpoint: &str,
+    bucket: &str,
+    http_proxy: Option<&str>,
+) -> (bool, String) {
+    match http_proxy {
+        Some(p) => boto3_env(t, scenario, endpoint, bucket, &[("SIGTAP_HTTP_PROXY", p)]),
+        None => boto3_env(t, scenario, endpoint, bucket, &[]),
+    }
+}
+
+pub const SID: &str = "AKIDsigtapProxyCosTest000000000000001";
+pub const SKEY: &str = "sigtapProxyCosTestSecretKey00000001";
+
+/// Starts `tests/clients/cos_upstream.py` (optionally with TLS) and returns it with its port.
+pub fn start_cos_upstream(
+    t: &Tools,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+) -> (Proc, u16) {
+    let port = free_port();
+    let mut cmd = Command::new(&t.python);
+    cmd.arg(root().join("tests/clients/cos_upstream.py"))
+        .args([&port.to_string(), SID, SKEY]);
+    if let Some((cert, key)) = tls {
+        cmd.arg(cert).arg(key);
+    }
+    let mut up = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the COS test upstream");
+    let mut ready = String::new();
+    BufReader::new(up.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "listening");
+    (Proc(up), port)
+}
+
+pub fn cos_client(t: &Tools, scenario: &str, proxy: &Sigtap) -> (bool, String) {
+    cos_client_at(t, scenario, &proxy.addr, &[])
+}
+
+/// cos-python-sdk-v5 (`tests/clients/cos_client.py`) against `addr`, with extra environment.
+pub fn cos_client_at(
+    t: &Tools,
+    scenario: &str,
+    addr: &str,
+    env: &[(&str, &str)],
+) -> (bool, String) {
+    let port = addr.rsplit(':').next().unwrap().to_string();
+    let out = Command::new(&t.python)
+        .arg(root().join("tests/clients/cos_client.py"))
+        .args([scenario, &port, SID, SKEY])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    outcome(&out)
+}
+
+/// boto3 (`tests/clients/boto3_proxy.py`) against `endpoint`, with extra environment.
+pub fn boto3_env(
+    t: &Tools,
+    scenario: &str,
+    endpoint: &str,
+    bucket: &str,
+    env: &[(&str, &str)],
+) -> (bool, String) {
+    let out = Command::new(&t.python)
+        .arg(root().join("tests/clients/boto3_proxy.py"))
+        .args([scenario, endpoint, AK, SK, bucket])
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run python");
+    outcome(&out)
+}
+
+/// Success and the combined output of a finished command.
+pub fn outcome(out: &std::process::Output) -> (bool, String) {
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Starts sigtap with a plain address line (`sigtap mock`), stderr to `stderr_file` when given.
+pub fn start_plain(args: &[&str], stderr_file: Option<&std::path::Path>) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
+        .args(args)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+        .stdout(Stdio::piped())
+        .stderr(match stderr_file {
+            Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
+            None => Stdio::null(),
+        })
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        !line.trim().is_empty(),
+        "sigtap {args:?} printed no address"
+    );
+    (Proc(child), line.trim().to_string())
+}
