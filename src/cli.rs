@@ -235,6 +235,10 @@ pub struct ProxyArgs {
     /// Also replace this header's value by a marker in the recording (repeatable).
     #[arg(long, value_name = "NAME")]
     pub redact_header: Vec<String>,
+    /// Also replace this field's value by a marker in recorded XML and JSON bodies kept inline
+    /// (an XML element's text, a JSON member's value at any depth; repeatable).
+    #[arg(long, value_name = "NAME")]
+    pub redact_body_field: Vec<String>,
     /// Bodies up to this many bytes are stored inline in the recording (base64).
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub record_inline_limit: usize,

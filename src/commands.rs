@@ -413,13 +413,16 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                     .iter()
                     .map(|h| h.to_ascii_lowercase())
                     .collect();
+                r.redact_body = a.redact_body_field.clone();
                 if a.record_large == crate::cli::RecordLarge::Hash {
                     r.bodies = None;
                 }
                 Some(std::sync::Arc::new(r))
             }
-            None if !a.redact_header.is_empty() => {
-                return Err(usage("--redact-header applies to --record"))
+            None if !a.redact_header.is_empty() || !a.redact_body_field.is_empty() => {
+                return Err(usage(
+                    "--redact-header and --redact-body-field apply to --record",
+                ))
             }
             None => None,
         },

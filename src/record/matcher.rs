@@ -201,6 +201,7 @@ impl Matcher {
         for x in &recording.exchanges {
             let r = &x.request;
             let body = match r.body.source(&recording.base)? {
+                _ if r.body.redacted => None,
                 BodySource::Inline(b) => Some(payload_sha256(&r.headers, &b)),
                 BodySource::File(p) => match std::fs::read(&p) {
                     Ok(b) => Some(payload_sha256(&r.headers, &b)),

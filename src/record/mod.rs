@@ -66,6 +66,8 @@ pub struct Recorder {
     pub redact: Vec<String>,
     /// Large bodies stored beside the file; `None` keeps only their hash and size.
     pub bodies: Option<BodyStore>,
+    /// XML element / JSON member names whose values are replaced in inline bodies.
+    pub redact_body: Vec<String>,
 }
 
 impl Recorder {
@@ -83,6 +85,7 @@ impl Recorder {
             inline_limit,
             redact: Vec::new(),
             bodies: Some(BodyStore::beside(path)),
+            redact_body: Vec::new(),
         })
     }
 
@@ -117,6 +120,12 @@ impl Recorder {
                         h[1] = json!(MARK);
                     }
                 }
+            }
+            if self.redact_body.is_empty() {
+                continue;
+            }
+            if let Some(body) = exchange.pointer_mut(&format!("/{side}/body")) {
+                redact_body(body, &self.redact_body);
             }
         }
         if let Ok(mut f) = self.file.lock() {
@@ -158,6 +167,65 @@ pub fn redact_authorization(v: &str) -> String {
         }
     }
     MARK.to_string()
+}
+
+/// Replaces the values of `fields` in an inline XML or JSON body; the hash and size then
+/// describe the redacted bytes and `"redacted": true` says so (matching skips such bodies).
+fn redact_body(body: &mut Value, fields: &[String]) {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let Some(bytes) = body["base64"].as_str().and_then(|b| engine.decode(b).ok()) else {
+        return;
+    };
+    let Some(new) = redact_fields(&bytes, fields) else {
+        return;
+    };
+    body["size"] = json!(new.len());
+    body["sha256"] = json!(crate::sig::encode::hex(&Sha256::digest(&new)));
+    body["base64"] = json!(engine.encode(&new));
+    body["redacted"] = json!(true);
+}
+
+/// The body with the named fields' values replaced, or `None` when nothing was replaced.
+pub fn redact_fields(bytes: &[u8], fields: &[String]) -> Option<Vec<u8>> {
+    fn walk(v: &mut Value, fields: &[String]) -> bool {
+        let mut hit = false;
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if fields.iter().any(|f| f == k) {
+                        *x = json!(MARK);
+                        hit = true;
+                    } else {
+                        hit |= walk(x, fields);
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    hit |= walk(x, fields);
+                }
+            }
+            _ => {}
+        }
+        hit
+    }
+    if let Ok(mut v) = serde_json::from_slice::<Value>(bytes) {
+        return walk(&mut v, fields).then(|| v.to_string().into_bytes());
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut out = text.to_string();
+    for f in fields {
+        let (open, close) = (format!("<{f}>"), format!("</{f}>"));
+        let mut from = 0;
+        while let Some(i) = out[from..].find(&open).map(|i| i + from + open.len()) {
+            let Some(j) = out[i..].find(&close).map(|j| j + i) else {
+                break;
+            };
+            out.replace_range(i..j, MARK);
+            from = i + MARK.len() + close.len();
+        }
+    }
+    (out != text).then(|| out.into_bytes())
 }
 
 /// Replaces signature and token query values in a target.
@@ -429,6 +497,24 @@ mod tests {
             "<redacted>"
         );
         assert_eq!(redact_header("Content-Type", "text/plain"), "text/plain");
+    }
+
+    #[test]
+    fn body_fields_are_redacted_in_xml_and_json() {
+        let f = vec!["Password".to_string()];
+        assert_eq!(
+            redact_fields(
+                b"<A><Password>p1</Password><B/><Password>p2</Password></A>",
+                &f
+            )
+            .unwrap(),
+            b"<A><Password><redacted></Password><B/><Password><redacted></Password></A>"
+        );
+        assert_eq!(
+            redact_fields(br#"{"a":{"Password":"x"},"b":1}"#, &f).unwrap(),
+            br#"{"a":{"Password":"<redacted>"},"b":1}"#
+        );
+        assert!(redact_fields(b"nothing here", &f).is_none());
     }
 
     #[test]

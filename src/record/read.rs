@@ -16,6 +16,9 @@ pub struct BodyRef {
     pub base64: Option<String>,
     #[serde(default)]
     pub file: Option<String>,
+    /// Fields of it were replaced by markers (`--redact-body-field`): not the bytes sent.
+    #[serde(default)]
+    pub redacted: bool,
 }
 
 /// Where a body's bytes can be had.

@@ -174,10 +174,6 @@ fn looks_xml(content_type: Option<&str>, body: &[u8]) -> bool {
     content_type.is_some_and(|c| c.contains("xml")) || body.starts_with(b"<?xml")
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    crate::sig::encode::hex(&Sha256::digest(b))
-}
-
 /// Stand-ins for redacted signature values, so the recorded request parses again and the
 /// signer knows the recorded scheme, carrier and signed headers.
 fn unredact(req: &mut Request) {
@@ -286,9 +282,9 @@ async fn replay_one(ctx: &Ctx, x: &Exchange) -> Outcome {
         return o;
     }
     match send(ctx, x).await {
-        Ok((status, headers, body)) => {
+        Ok((status, headers, seen)) => {
             o.status = Some(status);
-            o.differences = compare(ctx, x, status, &headers, &body);
+            o.differences = compare(ctx, x, status, &headers, &seen);
             o.result = if o.differences.is_empty() {
                 "same"
             } else {
@@ -301,7 +297,64 @@ async fn replay_one(ctx: &Ctx, x: &Exchange) -> Outcome {
     o
 }
 
-type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+/// What came back: status, headers and the body as seen while it streamed.
+type Answer = (u16, Vec<(String, String)>, Seen);
+
+/// A response body: its hash and size, and its first bytes (XML documents are compared whole
+/// up to this size).
+#[derive(Default)]
+struct Seen {
+    sha256: String,
+    size: u64,
+    head: Vec<u8>,
+}
+
+const HEAD_KEEP: usize = 1 << 20;
+
+/// A request body read from a stored body file while it is sent (memory stays one piece).
+struct FileBody {
+    file: tokio::fs::File,
+    buf: Vec<u8>,
+    left: u64,
+}
+
+impl hyper::body::Body for FileBody {
+    type Data = bytes::Bytes;
+    type Error = crate::proxy::body::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if this.left == 0 {
+            return Poll::Ready(None);
+        }
+        let mut rb = tokio::io::ReadBuf::new(&mut this.buf);
+        match tokio::io::AsyncRead::poll_read(std::pin::Pin::new(&mut this.file), cx, &mut rb) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(Box::new(e)))),
+            Poll::Ready(Ok(())) if rb.filled().is_empty() => Poll::Ready(Some(Err(
+                "the stored body file is shorter than recorded".into(),
+            ))),
+            Poll::Ready(Ok(())) => {
+                let n = (rb.filled().len() as u64).min(this.left) as usize;
+                this.left -= n as u64;
+                let chunk = bytes::Bytes::copy_from_slice(&rb.filled()[..n]);
+                Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.left)
+    }
+}
 
 async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     let r = &x.request;
@@ -310,10 +363,18 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.clone(), None),
     };
-    let body = r
-        .body
-        .load(&ctx.base)?
-        .ok_or("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again")?;
+    let streaming = Exchange::header(&r.headers, "x-amz-content-sha256")
+        .is_some_and(|v| v.trim().starts_with("STREAMING-"));
+    // a stored plain body streams from its file; an aws-chunked one is re-framed in memory
+    let (body, file) = match r.body.source(&ctx.base)? {
+        super::read::BodySource::Inline(b) => (b, None),
+        super::read::BodySource::File(p) if streaming => (
+            std::fs::read(&p).map_err(|e| format!("body file {}: {e}", p.display()))?,
+            None,
+        ),
+        super::read::BodySource::File(p) => (Vec::new(), Some(p)),
+        super::read::BodySource::Missing => return Err("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again".into()),
+    };
     let mut req = Request {
         method: r.method.clone(),
         scheme: None,
@@ -327,6 +388,24 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     };
     req.remove_header("transfer-encoding");
     unredact(&mut req);
+    if r.body.redacted {
+        // the body was edited when recorded: its hash headers must describe the edited bytes
+        let hex_hash = req
+            .header("x-amz-content-sha256")
+            .is_some_and(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+        if hex_hash {
+            let h = crate::sig::encode::hex(&Sha256::digest(&req.body));
+            req.set_header("x-amz-content-sha256", h);
+        }
+        if req.has_header("content-md5") {
+            use base64::Engine;
+            let md5 = <md5::Md5 as md5::Digest>::digest(&req.body);
+            req.set_header(
+                "Content-MD5",
+                base64::engine::general_purpose::STANDARD.encode(md5),
+            );
+        }
+    }
     let up = &ctx.cfg.upstream;
     let now = ctx.cfg.now.unwrap_or_else(|| {
         crate::clock::Clock::now(&crate::clock::SystemClock) + ctx.clocks.offset(&up.authority)
@@ -391,11 +470,27 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         }
         b = b.header(k.as_str(), v.as_str());
     }
-    if !outgoing.body.is_empty() || outgoing.header("content-length").is_some() {
-        b = b.header("content-length", outgoing.body.len());
-    }
+    let body: ProxyBody = match file {
+        Some(p) => {
+            let f = tokio::fs::File::open(&p)
+                .await
+                .map_err(|e| format!("body file {}: {e}", p.display()))?;
+            b = b.header("content-length", r.body.size);
+            http_body_util::BodyExt::boxed(FileBody {
+                file: f,
+                buf: vec![0; 256 * 1024],
+                left: r.body.size,
+            })
+        }
+        None => {
+            if !outgoing.body.is_empty() || outgoing.header("content-length").is_some() {
+                b = b.header("content-length", outgoing.body.len());
+            }
+            full(outgoing.body)
+        }
+    };
     let hreq: hyper::Request<ProxyBody> = b
-        .body(full(outgoing.body))
+        .body(body)
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let resp = tokio::time::timeout(ctx.cfg.timeout, ctx.client.request(hreq))
         .await
@@ -423,13 +518,33 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
             )
         })
         .collect();
-    let body = tokio::time::timeout(ctx.cfg.timeout, resp.into_body().collect())
-        .await
-        .map_err(|_| "the response body stalled".to_string())?
-        .map_err(|e| format!("the response body broke off: {e}"))?
-        .to_bytes()
-        .to_vec();
-    Ok((status, headers, body))
+    let mut seen = Seen::default();
+    let mut hasher = Sha256::new();
+    let mut incoming = resp.into_body();
+    loop {
+        let frame = tokio::time::timeout(ctx.cfg.timeout, incoming.frame())
+            .await
+            .map_err(|_| {
+                format!(
+                    "the response body stalled for {}s",
+                    ctx.cfg.timeout.as_secs()
+                )
+            })?;
+        match frame {
+            None => break,
+            Some(Err(e)) => return Err(format!("the response body broke off: {e}")),
+            Some(Ok(f)) => {
+                if let Some(d) = f.data_ref() {
+                    hasher.update(d);
+                    seen.size += d.len() as u64;
+                    let room = HEAD_KEEP.saturating_sub(seen.head.len());
+                    seen.head.extend_from_slice(&d[..d.len().min(room)]);
+                }
+            }
+        }
+    }
+    seen.sha256 = crate::sig::encode::hex(&hasher.finalize());
+    Ok((status, headers, seen))
 }
 
 fn compare(
@@ -437,14 +552,19 @@ fn compare(
     x: &Exchange,
     status: u16,
     headers: &[(String, String)],
-    body: &[u8],
+    seen: &Seen,
 ) -> Vec<String> {
     let mut d = Vec::new();
     let rec = &x.response;
     if status != rec.status {
         d.push(format!("status {status} vs recorded {}", rec.status));
     }
-    let recorded_body = rec.body.load(&ctx.base).ok().flatten();
+    let body = &seen.head[..];
+    let recorded_body = if rec.body.size <= HEAD_KEEP as u64 {
+        rec.body.load(&ctx.base).ok().flatten()
+    } else {
+        None
+    };
     if let Some(rb) = &recorded_body {
         ctx.learned.learn(rb, body);
     }
@@ -474,7 +594,7 @@ fn compare(
     }
     let ct = Exchange::header(&rec.headers, "content-type");
     match recorded_body {
-        Some(rb) if looks_xml(ct, &rb) => {
+        Some(rb) if looks_xml(ct, &rb) && seen.size as usize == body.len() => {
             let then = mask_xml(&ctx.learned.apply(&String::from_utf8_lossy(&rb)));
             let now = mask_xml(&String::from_utf8_lossy(body));
             if then != now {
@@ -486,12 +606,12 @@ fn compare(
         }
         _ => {
             if let Some(want) = &rec.body.sha256 {
-                let got = sha256_hex(body);
-                if &got != want {
+                let got = &seen.sha256;
+                if got != want {
                     d.push(format!(
                         "body sha256 {}… ({} bytes) vs recorded {}… ({} bytes)",
                         &got[..12],
-                        body.len(),
+                        seen.size,
                         &want[..want.len().min(12)],
                         rec.body.size
                     ));
