@@ -219,6 +219,9 @@ pub struct ProxyArgs {
     /// Seconds to wait for the upstream's answer before replying 504.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub upstream_timeout: u64,
+    /// Seconds an idle upstream connection is kept for reuse.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub upstream_idle: u64,
     /// Seconds a client may take to send its request headers.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub header_timeout: u64,
@@ -242,6 +245,9 @@ pub struct ProxyArgs {
     /// Bodies up to this many bytes are stored inline in the recording (base64).
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub record_inline_limit: usize,
+    /// Worker threads, each serving its connections start to finish (default: the number of CPUs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Larger bodies: stored beside the recording in FILE.bodies/ by SHA-256, or hash and size only.
     #[arg(long, value_enum, default_value_t = RecordLarge::Beside)]
     pub record_large: RecordLarge,

@@ -371,7 +371,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
     };
     let color = a.log_file.is_none() && std::io::stdout().is_terminal();
     let json = a.log_format == Format::Json;
-    let sink = log::Sink::new(out, json, color);
+    let sink = log::Sink::new(out, json, color).buffered();
     let mut resolve = Vec::new();
     for r in &a.resolve {
         let (from, to) = r
@@ -400,10 +400,16 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
         identity,
         upstream_timeout: std::time::Duration::from_secs(a.upstream_timeout.max(1)),
         upstream_ca: a.upstream_ca.clone(),
+        upstream_idle: std::time::Duration::from_secs(a.upstream_idle.max(1)),
         header_timeout: std::time::Duration::from_secs(a.header_timeout.max(1)),
         sink,
         json_log: json,
         embedded: false,
+        threads: match a.threads {
+            Some(0) => return Err(usage("--threads must be at least 1")),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
         recorder: match &a.record {
             Some(p) => {
                 let mut r = crate::record::Recorder::open(p, a.record_inline_limit)
@@ -560,7 +566,8 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
         None => None,
     };
     if let Some(ca) = &a.upstream_ca {
-        crate::proxy::upstream::client(Some(ca)).map_err(usage)?;
+        crate::proxy::upstream::client(Some(ca), std::time::Duration::from_secs(1))
+            .map_err(usage)?;
     }
     let cfg = ReplayConfig {
         upstream,

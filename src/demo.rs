@@ -65,6 +65,7 @@ async fn tour() -> i32 {
         identity: Some(key),
         upstream_timeout: Duration::from_secs(10),
         upstream_ca: None,
+        upstream_idle: Duration::from_secs(30),
         header_timeout: Duration::from_secs(10),
         resolve: Vec::new(),
         sink: log::Sink::new(
@@ -75,6 +76,7 @@ async fn tour() -> i32 {
         json_log: false,
         embedded: false,
         recorder: None,
+        threads: 1,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::proxy::serve_on(

@@ -13,29 +13,45 @@ pub fn redact(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
+    // one pass: a signature can only start where an alphanumeric run starts, so a run that is
+    // not one is copied whole
     while i < b.len() {
-        let is_hex = |c: u8| c.is_ascii_hexdigit();
-        let run = b[i..].iter().take_while(|c| is_hex(**c)).count();
-        let boundary_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if run >= 40 && boundary_before {
-            out.push_str(&text[i..i + 8]);
-            out.push('…');
-            i += run;
+        if !b[i].is_ascii_alphanumeric() {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
             continue;
         }
-        let b64 = b[i..]
+        let run = b[i..]
             .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'+' || **c == b'/')
+            .take_while(|c| c.is_ascii_alphanumeric())
             .count();
-        if b64 == 27 && b.get(i + 27) == Some(&b'=') && boundary_before {
-            out.push_str(&text[i..i + 8]);
-            out.push('…');
-            i += 28;
-            continue;
+        let boundary_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if boundary_before {
+            let hex = b[i..i + run]
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if hex >= 40 {
+                out.push_str(&text[i..i + 8]);
+                out.push('…');
+                i += hex;
+                continue;
+            }
+            let b64 = b[i..]
+                .iter()
+                .take(28)
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'+' || **c == b'/')
+                .count();
+            if b64 == 27 && b.get(i + 27) == Some(&b'=') {
+                out.push_str(&text[i..i + 8]);
+                out.push('…');
+                i += 28;
+                continue;
+            }
         }
-        let ch = text[i..].chars().next().unwrap_or(' ');
-        out.push(ch);
-        i += ch.len_utf8();
+        out.push_str(&text[i..i + run]);
+        i += run;
     }
     // percent-encoded SigV2 signatures in query strings
     for key in ["Signature=", "sign="] {
@@ -186,11 +202,22 @@ impl Record {
 /// Where records go, plus the counters for the summary.
 #[derive(Clone)]
 pub struct Sink {
-    out: Arc<Mutex<Box<dyn Write + Send>>>,
+    out: Arc<Mutex<Out>>,
     json: bool,
     color: bool,
     stats: Arc<Mutex<Stats>>,
 }
+
+/// The log destination: written through at once, or buffered and flushed by a small
+/// background thread at most `FLUSH_EVERY` after a line (one write per batch instead of one per
+/// request under load).
+struct Out {
+    w: std::io::BufWriter<Box<dyn Write + Send>>,
+    immediate: bool,
+    dirty: bool,
+}
+
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[derive(Debug, Default)]
 struct Stats {
@@ -203,23 +230,63 @@ struct Stats {
 }
 
 impl Sink {
+    /// A sink that writes each line through at once.
     pub fn new(out: Box<dyn Write + Send>, json: bool, color: bool) -> Self {
         Sink {
-            out: Arc::new(Mutex::new(out)),
+            out: Arc::new(Mutex::new(Out {
+                w: std::io::BufWriter::with_capacity(64 * 1024, out),
+                immediate: true,
+                dirty: false,
+            })),
             json,
             color,
             stats: Arc::new(Mutex::new(Stats::default())),
         }
     }
 
-    /// Writes one line (or block) and flushes, so a crash loses nothing already answered.
+    /// Buffers lines and flushes them within 50 ms (the proxy under load).
+    pub fn buffered(self) -> Self {
+        if let Ok(mut o) = self.out.lock() {
+            o.immediate = false;
+        }
+        let weak = Arc::downgrade(&self.out);
+        let _ = std::thread::Builder::new()
+            .name("sigtap-log-flush".into())
+            .spawn(move || {
+                while let Some(out) = weak.upgrade() {
+                    if let Ok(mut o) = out.lock() {
+                        if o.dirty {
+                            let _ = o.w.flush();
+                            o.dirty = false;
+                        }
+                    }
+                    drop(out);
+                    std::thread::sleep(FLUSH_EVERY);
+                }
+            });
+        self
+    }
+
+    /// Writes one line (or block); flushed at once, or within 50 ms when buffered.
     pub fn write_line(&self, line: &str) {
         if let Ok(mut o) = self.out.lock() {
-            let _ = o.write_all(line.as_bytes());
+            let _ = o.w.write_all(line.as_bytes());
             if !line.ends_with('\n') {
-                let _ = o.write_all(b"\n");
+                let _ = o.w.write_all(b"\n");
             }
-            let _ = o.flush();
+            if o.immediate {
+                let _ = o.w.flush();
+            } else {
+                o.dirty = true;
+            }
+        }
+    }
+
+    /// Writes out whatever is buffered.
+    pub fn flush(&self) {
+        if let Ok(mut o) = self.out.lock() {
+            let _ = o.w.flush();
+            o.dirty = false;
         }
     }
 

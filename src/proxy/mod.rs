@@ -49,6 +49,8 @@ pub struct ProxyConfig {
     pub identity: Option<Credential>,
     pub upstream_timeout: Duration,
     pub upstream_ca: Option<std::path::PathBuf>,
+    /// Idle upstream connections are closed after this long (`--upstream-idle`).
+    pub upstream_idle: Duration,
     pub header_timeout: Duration,
     /// `--resolve`: upstream authority (host or host:port) -> address to connect to.
     pub resolve: Vec<(String, String)>,
@@ -58,12 +60,16 @@ pub struct ProxyConfig {
     pub embedded: bool,
     /// `--record FILE`: every exchange appended as one JSON line.
     pub recorder: Option<Arc<crate::record::Recorder>>,
+    /// Worker threads, each with its own event loop and upstream connection pool (`--threads`).
+    pub threads: usize,
 }
 
 struct State {
     cfg: ProxyConfig,
     inspector: Inspector,
-    client: HttpsClient,
+    /// One upstream client (connection pool) per worker thread, so that a request never waits
+    /// on another thread's connection.
+    clients: Vec<HttpsClient>,
     clocks: Clocks,
     seq: AtomicU64,
     /// Multipart upload ids seen completed or aborted (for the `no-such-upload` lint).
@@ -79,9 +85,25 @@ fn upload_id(req: &crate::wire::Request) -> Option<String> {
         .map(|p| crate::sig::encode::decoded_text(p.value).into_owned())
 }
 
+thread_local! {
+    /// Which worker thread this is (picks its upstream client).
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl State {
+    fn client(&self) -> &HttpsClient {
+        &self.clients[WORKER.with(|w| w.get()) % self.clients.len()]
+    }
+}
+
 /// Runs until SIGINT/SIGTERM; returns the process exit status.
+///
+/// Thread per core: `cfg.threads` threads each run a single-threaded event loop that accepts
+/// from the shared listening socket and serves its connections start to finish, so a request
+/// never hops between threads (on a small machine the wake-ups of a work-stealing pool cost
+/// more than the signing does). The main thread waits for the signal and runs the embedded mock.
 pub fn run(cfg: ProxyConfig) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -91,34 +113,133 @@ pub fn run(cfg: ProxyConfig) -> i32 {
             return 1;
         }
     };
-    rt.block_on(serve(cfg))
-}
-
-async fn serve(cfg: ProxyConfig) -> i32 {
-    let listener = match tokio::net::TcpListener::bind(cfg.listen).await {
+    let std_listener = match std::net::TcpListener::bind(cfg.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
+    {
         Ok(l) => l,
         Err(e) => {
             eprintln!("sigtap: cannot listen on {}: {e}", cfg.listen);
             return 1;
         }
     };
-    serve_on(cfg, listener, shutdown_signal(), true).await
+    let threads = cfg.threads.max(1);
+    let prepared = rt.block_on(async { prepare(cfg, &std_listener, true, threads).await });
+    let (state, _mock) = match prepared {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut workers = Vec::new();
+    for n in 0..threads {
+        let (st, stop) = (state.clone(), stop_rx.clone());
+        let listener = match std_listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sigtap: cannot share the listening socket: {e}");
+                return 1;
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("sigtap-worker-{n}"))
+            .spawn(move || {
+                WORKER.with(|w| w.set(n));
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    accept_loop(st, listener, stop).await;
+                    Ok::<(), std::io::Error>(())
+                })
+            });
+        match spawned {
+            Ok(h) => workers.push(h),
+            Err(e) => {
+                eprintln!("sigtap: cannot start worker thread {n}: {e}");
+                return 1;
+            }
+        }
+    }
+    rt.block_on(shutdown_signal());
+    let _ = stop_tx.send(true);
+    for w in workers {
+        if let Ok(Err(e)) = w.join() {
+            eprintln!("sigtap: a worker stopped early: {e}");
+        }
+    }
+    state.cfg.sink.write_line(&state.cfg.sink.summary());
+    state.cfg.sink.flush();
+    0
 }
 
-/// Serves on `listener` until `shutdown` resolves (then drains and prints the summary).
-/// `announce` prints the address line and the start banner.
+/// Serves on `listener` in the current runtime until `shutdown` resolves (then drains and
+/// prints the summary). `announce` prints the address line and the start banner.
 pub async fn serve_on(
-    mut cfg: ProxyConfig,
+    cfg: ProxyConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
     announce: bool,
 ) -> i32 {
-    let (_mock_stop, _mock_task) = if matches!(cfg.mode, Mode::EmbeddedMock) {
+    let (state, _mock) = match prepare(cfg, &listener, announce, 1).await {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let serving = accept_loop(state.clone(), listener, stop_rx);
+    tokio::pin!(serving);
+    tokio::select! {
+        _ = shutdown => {
+            let _ = stop_tx.send(true);
+            serving.await;
+        }
+        _ = &mut serving => {}
+    }
+    state.cfg.sink.write_line(&state.cfg.sink.summary());
+    state.cfg.sink.flush();
+    0
+}
+
+/// Something with a local address (a std or tokio listener).
+trait Bound {
+    fn addr(&self) -> String;
+}
+
+impl Bound for std::net::TcpListener {
+    fn addr(&self) -> String {
+        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
+impl Bound for tokio::net::TcpListener {
+    fn addr(&self) -> String {
+        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
+/// Keeps the embedded mock running until dropped.
+struct MockGuard(Option<tokio::sync::watch::Sender<bool>>);
+
+impl Drop for MockGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(true);
+        }
+    }
+}
+
+/// Starts the embedded mock if needed, builds the clients, announces; the shared state.
+async fn prepare(
+    mut cfg: ProxyConfig,
+    listener: &impl Bound,
+    announce: bool,
+    threads: usize,
+) -> Result<(Arc<State>, MockGuard), i32> {
+    let mock_guard = if matches!(cfg.mode, Mode::EmbeddedMock) {
         let ml = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("sigtap: cannot start the embedded mock: {e}");
-                return 1;
+                return Err(1);
             }
         };
         let maddr = ml.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -127,28 +248,28 @@ pub async fn serve_on(
             0,
         ));
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(crate::mock::serve(m, ml, rx));
+        tokio::spawn(crate::mock::serve(m, ml, rx));
         cfg.mode = Mode::Reverse(Upstream {
             scheme: "http".into(),
             authority: maddr,
             base_path: String::new(),
         });
         cfg.embedded = true;
-        (Some(tx), Some(task))
+        MockGuard(Some(tx))
     } else {
-        (None, None)
+        MockGuard(None)
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let client = match upstream::client(cfg.upstream_ca.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("sigtap: {e}");
-            return 2;
+    let addr = listener.addr();
+    let mut clients = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        match upstream::client(cfg.upstream_ca.as_deref(), cfg.upstream_idle) {
+            Ok(c) => clients.push(c),
+            Err(e) => {
+                eprintln!("sigtap: {e}");
+                return Err(2);
+            }
         }
-    };
+    }
     if announce {
         use std::io::Write;
         let line = if cfg.json_log {
@@ -186,21 +307,29 @@ pub async fn serve_on(
             );
         }
     }
-    let header_timeout = cfg.header_timeout;
     let state = Arc::new(State {
         inspector: Inspector::new(cfg.keys.clone()),
         cfg,
-        client,
+        clients,
         clocks: Clocks::default(),
         seq: AtomicU64::new(0),
         finished_uploads: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    Ok((state, mock_guard))
+}
+
+/// Accepts and serves connections until `stop` fires, then lets them finish (5 s at most).
+async fn accept_loop(
+    state: Arc<State>,
+    listener: tokio::net::TcpListener,
+    stop_rx: tokio::sync::watch::Receiver<bool>,
+) {
+    let header_timeout = state.cfg.header_timeout;
     let mut conns = tokio::task::JoinSet::new();
-    tokio::pin!(shutdown);
+    let mut stopping = stop_rx.clone();
     loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            _ = stopping.changed() => break,
             accepted = listener.accept() => {
                 let (stream, _peer) = match accepted {
                     Ok(x) => x,
@@ -241,7 +370,6 @@ pub async fn serve_on(
         }
     }
     drop(listener);
-    let _ = stop_tx.send(true);
     let drain = async { while conns.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(6), drain)
         .await
@@ -249,8 +377,6 @@ pub async fn serve_on(
     {
         eprintln!("sigtap: some connections did not finish within 6 s");
     }
-    state.cfg.sink.write_line(&state.cfg.sink.summary());
-    0
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -569,7 +695,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             return finish_local(&st, rec, dialect, &doc, now, started);
         }
     };
-    let res = tokio::time::timeout(st.cfg.upstream_timeout, st.client.request(up_req)).await;
+    let res = tokio::time::timeout(st.cfg.upstream_timeout, st.client().request(up_req)).await;
     let resp = match res {
         Err(_) => {
             let doc = ErrorDoc {

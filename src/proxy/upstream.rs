@@ -96,7 +96,8 @@ pub const DEFAULT_ALLOWED: [&str; 4] = [
 ];
 
 /// Builds the client: TLS through rustls with the system roots plus `ca_file`.
-pub fn client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
+/// Idle upstream connections are closed after `idle`.
+pub fn client(ca_file: Option<&Path>, idle: std::time::Duration) -> Result<HttpsClient, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
@@ -136,7 +137,9 @@ pub fn client(ca_file: Option<&Path>) -> Result<HttpsClient, String> {
         .enable_http1()
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .pool_idle_timeout(idle)
+        // without a timer the pool reaps idle connections only on the next checkout
+        .pool_timer(hyper_util::rt::TokioTimer::new())
         .http1_preserve_header_case(true)
         .http1_title_case_headers(true)
         .build(https))

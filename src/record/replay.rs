@@ -663,7 +663,8 @@ impl Summary {
 
 /// Replays `rec`, printing one line per exchange (stdout) and a summary; returns the summary.
 pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
-    let client = crate::proxy::upstream::client(cfg.upstream_ca.as_deref())?;
+    let client =
+        crate::proxy::upstream::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
     let total = rec.exchanges.len();
     let ctx = Arc::new(Ctx {
         inspector: Inspector::new(KeyStore::new()),
