@@ -17,8 +17,8 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// A SigV4 header-signed raw request for `host` (UNSIGNED-PAYLOAD unless `payload` says
-/// otherwise), without the body.
+/// A SigV4 header-signed raw request for `host` (UNSIGNED-PAYLOAD unless an
+/// `x-amz-content-sha256` header says otherwise), without the body.
 fn signed_head(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> String {
     use sigtap::sig::v4::{self, Rules, SigningKeyCache};
     let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
@@ -47,9 +47,7 @@ fn signed_head(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -
         },
         &SigningKeyCache::new(),
     );
-    let out = s.plan.apply(&req);
-    let text = String::from_utf8(out.to_bytes()).unwrap();
-    text
+    String::from_utf8(s.plan.apply(&req).to_bytes()).unwrap()
 }
 
 /// Sends raw bytes and reads the answer until the server closes (empty when it closed without
