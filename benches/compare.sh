@@ -14,13 +14,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-8}
 ROUNDS=${2:-2}
-BIN=target/release/sigtap
+BIN=${SIGTAP_BIN:-target/release/sigtap}
 TOOLS=target/tools
 [ -x "$BIN" ] || cargo build --release --quiet
 command -v nginx >/dev/null && command -v wrk >/dev/null || { echo "needs nginx and wrk: apt-get install -y nginx-light wrk" >&2; exit 2; }
 if [ ! -x "$TOOLS/bench/bin/mitmdump" ]; then
-  echo "bench: installing mitmproxy 11.1.3 into $TOOLS/bench" >&2
-  python3 -m venv "$TOOLS/bench" && "$TOOLS/bench/bin/pip" install -q mitmproxy==11.1.3
+  echo "bench: installing mitmproxy 11.0.2 into $TOOLS/bench" >&2
+  python3 -m venv "$TOOLS/bench" && "$TOOLS/bench/bin/pip" install -q mitmproxy==11.0.2
 fi
 if [ ! -x "$TOOLS/oha/bin/oha" ]; then
   echo "bench: building oha 1.4.6 into $TOOLS/oha (a few minutes, once)" >&2
@@ -112,7 +112,7 @@ echo
 echo "| target | p50 | p99 | p99 minus direct |"
 echo "|---|---|---|---|"
 for target in direct nginx-proxy sigtap mitmproxy; do
-  out=$("$TOOLS/oha/bin/oha" --no-tui -c 16 -q "$RATE" -z "${DUR}s" --latency-correction --disable-keepalive=false --output-format json "${URL[$target]}$(path_for $target GET)" 2>/dev/null || true)
+  out=$("$TOOLS/oha/bin/oha" --no-tui -j -c 16 -q "$RATE" -z "${DUR}s" --latency-correction "${URL[$target]}$(path_for $target GET)" 2>/dev/null || true)
   p50=$(echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print('%.3f' % (d['latencyPercentiles']['p50']*1000))" 2>/dev/null || echo "?")
   p99=$(echo "$out" | python3 -c "import json,sys; d=json.load(sys.stdin); print('%.3f' % (d['latencyPercentiles']['p99']*1000))" 2>/dev/null || echo "?")
   [ "$target" = direct ] && D99=$p99

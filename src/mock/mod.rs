@@ -300,7 +300,10 @@ async fn answer(
     if let Some((status, code, message)) = verdict {
         let mut extra = Vec::new();
         match code {
-            "SignatureDoesNotMatch" => extra = errors::signature_extras(dialect, &report.stages),
+            "SignatureDoesNotMatch" => {
+                let tokens = crate::proxy::log::request_tokens(&wire);
+                extra = errors::signature_extras(dialect, &report.stages, &tokens)
+            }
             "RequestTimeTooSkewed" => {
                 extra.push(("ServerTime", rfc3339(now)));
                 extra.push(("MaxAllowedSkewMilliseconds", "900000".into()));
@@ -347,10 +350,13 @@ async fn answer(
                     None => "the recording is empty".into(),
                 };
                 if !mock.cfg.store_fallback {
-                    (mock.cfg.log)(&format!(
-                        "sigtap mock: no recorded exchange for {} {}: {why}",
-                        wire.method,
-                        crate::proxy::log::redact(&wire.origin_target())
+                    (mock.cfg.log)(&crate::proxy::log::redact_tokens(
+                        &format!(
+                            "sigtap mock: no recorded exchange for {} {}: {why}",
+                            wire.method,
+                            crate::proxy::log::redact(&wire.origin_target())
+                        ),
+                        &crate::proxy::log::request_tokens(&wire),
                     ));
                     let doc = ErrorDoc {
                         status: 404,

@@ -117,14 +117,15 @@ where
     }
 }
 
-use crate::sig::v4::chunked::{encode_chunk, encode_final, ChainSigner, Decoder, Event};
+use crate::sig::v4::chunked::{encode_final, ChainSigner, Decoder, Event};
 use std::collections::VecDeque;
 
 /// Largest chunk the re-framer holds in memory (S3 clients use 64 KiB to a few MiB).
 pub const MAX_REFRAME_CHUNK: usize = 16 * 1024 * 1024;
 
 enum Piece {
-    Start(Option<String>),
+    /// A chunk starts: its signature and announced size.
+    Start(Option<String>, u64),
     Data(Bytes),
     End,
     Trailer(String, String),
@@ -166,8 +167,8 @@ impl<B> Reframe<B> {
 
     fn on(&mut self, p: Piece) -> Result<(), String> {
         match p {
-            Piece::Start(sig) => {
-                self.cur.clear();
+            Piece::Start(sig, size) => {
+                self.cur = Vec::with_capacity(size.min(MAX_REFRAME_CHUNK as u64) as usize);
                 self.cur_sig = sig;
             }
             Piece::Data(d) => {
@@ -185,11 +186,9 @@ impl<B> Reframe<B> {
                     .cur_sig
                     .take()
                     .ok_or_else(|| format!("chunk {} has no chunk-signature", self.index))?;
-                let expected =
-                    self.old
-                        .peek(&crate::sig::encode::hex(&crate::sig::crypto::sha256(
-                            &self.cur,
-                        )));
+                // one hash per chunk serves both chains: verify the client's, sign the new one
+                let digest = crate::sig::encode::hex(&crate::sig::crypto::sha256(&self.cur));
+                let expected = self.old.peek(&digest);
                 if !crate::sig::crypto::ct_eq(&expected, &provided) {
                     if let Ok(mut m) = self.meter.0.lock() {
                         m.chunk_mismatch =
@@ -202,8 +201,14 @@ impl<B> Reframe<B> {
                 }
                 self.old.advance(&provided);
                 if !self.cur.is_empty() {
+                    let sig = self.new.peek(&digest);
+                    self.new.advance(&sig);
+                    // size line, the data itself (moved, not copied), CRLF
+                    let head = format!("{:x};chunk-signature={sig}\r\n", self.cur.len());
+                    self.out.push_back(Bytes::from(head));
                     self.out
-                        .push_back(Bytes::from(encode_chunk(Some(&mut self.new), &self.cur)));
+                        .push_back(Bytes::from(std::mem::take(&mut self.cur)));
+                    self.out.push_back(Bytes::from_static(b"\r\n"));
                 }
                 self.index += 1;
             }
@@ -261,10 +266,11 @@ where
                     let mut pieces = Vec::new();
                     let fed = this.decoder.feed(data, &mut |e| {
                         pieces.push(match e {
-                            Event::ChunkStart { signature, .. } => {
-                                Piece::Start(signature.map(str::to_string))
-                            }
-                            Event::Data(d) => Piece::Data(Bytes::copy_from_slice(d)),
+                            Event::ChunkStart {
+                                signature, size, ..
+                            } => Piece::Start(signature.map(str::to_string), size),
+                            // a view into the frame, not a copy
+                            Event::Data(d) => Piece::Data(data.slice_ref(d)),
                             Event::ChunkEnd => Piece::End,
                             Event::Trailer { name, value } => {
                                 Piece::Trailer(name.to_string(), value.to_string())

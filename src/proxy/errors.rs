@@ -61,9 +61,11 @@ pub fn request_id(dialect: Dialect, now: i64, seq: u64) -> String {
 
 /// The elements a `SignatureDoesNotMatch` document carries, as the service shows them: the
 /// StringToSign, plus the CanonicalRequest (S3) or the FormatString, i.e. HttpString (COS).
+/// `tokens`: session tokens of the request, shortened wherever the texts show them.
 pub fn signature_extras(
     dialect: Dialect,
     stages: &crate::inspect::Stages,
+    tokens: &[String],
 ) -> Vec<(&'static str, String)> {
     let mut extra = Vec::new();
     if let Some(s) = &stages.string_to_sign {
@@ -77,7 +79,7 @@ pub fn signature_extras(
         Dialect::Cos => stages.http_string.as_ref().map(|h| ("FormatString", h)),
     };
     if let Some((k, v)) = canonical {
-        extra.push((k, v.clone()));
+        extra.push((k, crate::proxy::log::redact_tokens(v, tokens)));
     }
     extra
 }
@@ -184,7 +186,7 @@ mod tests {
             string_to_sign: Some("sts".into()),
             ..Default::default()
         };
-        let s3x = signature_extras(Dialect::S3, &stages);
+        let s3x = signature_extras(Dialect::S3, &stages, &[]);
         assert_eq!(
             s3x,
             vec![
@@ -192,7 +194,7 @@ mod tests {
                 ("CanonicalRequest", "GET\n/".to_string())
             ]
         );
-        let cosx = signature_extras(Dialect::Cos, &stages);
+        let cosx = signature_extras(Dialect::Cos, &stages, &[]);
         assert_eq!(cosx[1], ("FormatString", "get\n/\n\n\n".to_string()));
         let id = request_id(Dialect::Cos, 0x5cac13e8, 7);
         assert_eq!(

@@ -70,6 +70,63 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Session tokens (and their percent-encoded spelling) that a request carries: header
+/// `X-Amz-Security-Token` / `x-cos-security-token` / `x-ci-security-token` and the same names
+/// in the query. Used to keep them out of logs, error documents and recordings.
+pub fn request_tokens(req: &crate::wire::Request) -> Vec<String> {
+    const NAMES: [&str; 3] = [
+        "x-amz-security-token",
+        "x-cos-security-token",
+        "x-ci-security-token",
+    ];
+    let mut out = Vec::new();
+    for (k, v) in &req.headers {
+        if NAMES.iter().any(|n| k.eq_ignore_ascii_case(n)) {
+            out.push(v.clone());
+        }
+    }
+    if let Some(q) = req.query.as_deref() {
+        for p in crate::sig::encode::split_query(q) {
+            let name = crate::sig::encode::decoded_text(p.name).to_ascii_lowercase();
+            if NAMES.contains(&name.as_str()) {
+                out.push(p.value.to_string());
+                out.push(crate::sig::encode::text(&crate::sig::encode::form_decode(
+                    p.value,
+                )));
+            }
+        }
+    }
+    out.retain(|t| t.len() >= 8 && t != "<redacted>");
+    // canonical texts show them percent-encoded (SigV4 query, COS HttpString)
+    let spelled: Vec<String> = out
+        .iter()
+        .flat_map(|t| {
+            let decoded = crate::sig::encode::text(&crate::sig::encode::percent_decode(t));
+            [
+                crate::sig::encode::uri_encode(decoded.as_bytes(), false),
+                crate::sig::cos::cos_encode(decoded.as_bytes()),
+                decoded,
+            ]
+        })
+        .collect();
+    out.extend(spelled);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Replaces each token in `text` by its first 8 characters and `…`.
+pub fn redact_tokens(text: &str, tokens: &[String]) -> String {
+    let mut out = text.to_string();
+    for t in tokens {
+        if t.len() >= 8 && out.contains(t.as_str()) {
+            let short: String = t.chars().take(8).collect();
+            out = out.replace(t.as_str(), &format!("{short}…"));
+        }
+    }
+    out
+}
+
 /// One request's record.
 #[derive(Clone, Debug, Default)]
 pub struct Record {
@@ -98,6 +155,8 @@ pub struct Record {
     pub req_headers: Vec<(String, String)>,
     /// For recordings: the request body, captured while it streamed.
     pub req_body: Option<crate::record::Shared>,
+    /// Session tokens the request carried: never written whole.
+    pub tokens: Vec<String>,
 }
 
 impl Record {
@@ -325,7 +384,7 @@ impl Sink {
         } else {
             r.to_human(self.color)
         };
-        self.write_line(&text);
+        self.write_line(&redact_tokens(&text, &r.tokens));
     }
 
     /// The shutdown summary.

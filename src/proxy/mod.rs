@@ -533,6 +533,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         findings,
         clock_offset_s: (offset != 0).then_some(offset),
         req_headers: wire.headers.clone(),
+        tokens: log::request_tokens(&wire),
         ..Default::default()
     };
     let dialect = match report.scheme {
@@ -558,7 +559,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             message,
         } => {
             let extra = if code == "SignatureDoesNotMatch" {
-                errors::signature_extras(dialect, &report.stages)
+                errors::signature_extras(dialect, &report.stages, &rec.tokens)
             } else {
                 Vec::new()
             };

@@ -277,6 +277,7 @@ pub fn exchange(
             .map(|(k, v)| json!([k, redact_header(k, v)]))
             .collect()
     };
+    let resp_body = without_tokens(resp_body, &rec.tokens);
     let findings: Vec<Value> = rec
         .findings
         .iter()
@@ -300,6 +301,29 @@ pub fn exchange(
         "action": rec.action,
         "resigned_as": rec.resigned_as,
     })
+}
+
+/// An inline body with the request's session tokens shortened (an error document may echo
+/// the canonical request, token included); its hash then describes the stored bytes.
+fn without_tokens(mut body: Value, tokens: &[String]) -> Value {
+    if tokens.is_empty() {
+        return body;
+    }
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let Some(bytes) = body["base64"].as_str().and_then(|b| engine.decode(b).ok()) else {
+        return body;
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return body;
+    };
+    let clean = crate::proxy::log::redact_tokens(text, tokens);
+    if clean != text {
+        body["size"] = json!(clean.len());
+        body["sha256"] = json!(crate::sig::encode::hex(&Sha256::digest(clean.as_bytes())));
+        body["base64"] = json!(engine.encode(clean.as_bytes()));
+        body["redacted"] = json!(true);
+    }
+    body
 }
 
 /// What a body looked like, captured while it streamed.
