@@ -1,5 +1,6 @@
 //! Engine micro-benchmarks: sign and verify per scheme on a typical request
-//! (5 headers, 3 query parameters), with the SigV4 signing-key cache in use.
+//! (5 headers, 3 query parameters), with the SigV4 signing-key cache in use; the mismatch
+//! explainer; the recording writer; the mock's lookup in a 10,000-exchange recording.
 //!
 //!     cargo bench --bench engine
 
@@ -142,6 +143,57 @@ fn bench(c: &mut Criterion) {
     c.bench_function("parse/raw-request", |b| {
         b.iter(|| Request::parse(black_box(&raw)))
     });
+
+    // the recording writer: one exchange line (1 KiB body inline), written and flushed
+    let dir = std::env::temp_dir().join(format!("sigtap-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let recorder = sigtap::record::Recorder::open(&dir.join("bench.jsonl"), 64 * 1024).unwrap();
+    let rec = sigtap::proxy::log::Record {
+        id: 1,
+        method: "GET".into(),
+        target: v4_signed.origin_target(),
+        req_headers: v4_signed.headers.clone(),
+        ..Default::default()
+    };
+    let resp_headers = vec![
+        ("content-length".to_string(), "1024".to_string()),
+        ("etag".to_string(), "\"0123456789abcdef\"".to_string()),
+    ];
+    c.bench_function("record/write-exchange (1 KiB body, flushed)", |b| {
+        b.iter(|| {
+            let body = recorder.body_json(black_box(&[7u8; 1024]));
+            recorder.write(&sigtap::record::exchange(&rec, &resp_headers, body));
+        })
+    });
+
+    // the mock's match of one request against 10,000 recorded exchanges
+    let mut text = String::from("{\"sigtap_recording\":1}\n");
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "{{\"id\":{i},\"request\":{{\"method\":\"GET\",\"target\":\"/bucket/key-{i}?x-id=GetObject\",\"headers\":[[\"host\",\"h\"]],\"body\":{{\"size\":0,\"sha256\":null,\"base64\":\"\"}}}},\"response\":{{\"status\":200,\"headers\":[],\"body\":{{\"size\":0,\"base64\":\"\"}}}}}}\n"
+        ));
+    }
+    let recording = sigtap::record::read::Recording {
+        exchanges: sigtap::record::read::parse(&text).unwrap(),
+        base: dir.clone(),
+    };
+    let matcher = sigtap::record::matcher::Matcher::new(recording, &[]).unwrap();
+    let live = vec![("Host".to_string(), "127.0.0.1:9".to_string())];
+    c.bench_function("mock/match-in-10k-recording", |b| {
+        b.iter(|| {
+            let key = matcher.key(
+                "GET",
+                black_box("/bucket/key-9999?x-id=GetObject&X-Amz-Signature=00"),
+                &live,
+                b"",
+            );
+            matches!(
+                matcher.find(&key),
+                sigtap::record::matcher::Match::Found { .. }
+            )
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, bench);

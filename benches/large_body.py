@@ -202,6 +202,10 @@ def main():
                         st.stop()
                     if send != body:
                         os.remove(send)
+                    # tmpfs holds everything: keep one stored object (the GET below reads it)
+                    stored = os.path.join(www, "bucket", "%s-%s.bin" % (mode, via))
+                    if os.path.exists(stored) and not (mode == "unsigned" and via == "direct"):
+                        os.remove(stored)
                 d, n, s = results["direct"][0], results["nginx"][0], results["sigtap"][0]
                 print("| %d MiB | PUT | %s | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.1f MiB |" % (
                     mib, mode, d, n, s, s / d, s / n, results["sigtap"][1]))

@@ -17,8 +17,11 @@ step "format and lints"
 cargo fmt --check
 cargo clippy --release --all-targets --quiet -- -D warnings
 
-step "cargo test (unit, conformance, fixtures, CLI, properties)"
+step "cargo test (unit, conformance, fixtures, CLI, properties, real clients, replay, robustness, secrets)"
 cargo test --release --quiet
+
+step "fuzzing: every target for ${SIGTAP_FUZZ_SECS:-30}s (scripts/fuzz.sh)"
+scripts/fuzz.sh "${SIGTAP_FUZZ_SECS:-30}"
 
 SHARED="${SIGTAP_SHARED_DIR:-../shared}"
 if [ -x "$SHARED/checks/engine-public" ]; then

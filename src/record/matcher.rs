@@ -184,6 +184,8 @@ pub enum Match<'a> {
 pub struct Matcher {
     pub recording: Recording,
     keys: Vec<Key>,
+    /// Exchanges by method and path, in recorded order (the lookup; the rest is compared).
+    index: std::collections::HashMap<(String, String), Vec<usize>>,
     extra_headers: Vec<String>,
     served: Mutex<Vec<u32>>,
 }
@@ -220,9 +222,18 @@ impl Matcher {
             keys.push(Key::new(&r.method, &r.target, &r.headers, body, &extra));
         }
         let served = Mutex::new(vec![0; keys.len()]);
+        let mut index: std::collections::HashMap<(String, String), Vec<usize>> =
+            std::collections::HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            index
+                .entry((k.method.clone(), k.path.clone()))
+                .or_default()
+                .push(i);
+        }
         Ok(Matcher {
             recording,
             keys,
+            index,
             extra_headers: extra,
             served,
         })
@@ -262,9 +273,11 @@ impl Matcher {
                 && rec.headers == key.headers
                 && (rec.body.is_none() || rec.body == key.body)
         };
-        let hits: Vec<usize> = (0..self.keys.len())
-            .filter(|&i| same(&self.keys[i]))
-            .collect();
+        let hits: Vec<usize> = self
+            .index
+            .get(&(key.method.clone(), key.path.clone()))
+            .map(|v| v.iter().copied().filter(|&i| same(&self.keys[i])).collect())
+            .unwrap_or_default();
         if let Some(&last) = hits.last() {
             let mut served = self.served.lock().unwrap_or_else(|e| e.into_inner());
             let (i, repeated) = match hits.iter().find(|&&i| served[i] == 0) {
