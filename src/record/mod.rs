@@ -128,8 +128,12 @@ impl Recorder {
                 redact_body(body, &self.redact_body);
             }
         }
+        // one write per line: a reader never sees half an exchange, and Display on an
+        // unbuffered file would cost a syscall per JSON fragment
+        let mut line = exchange.to_string();
+        line.push('\n');
         if let Ok(mut f) = self.file.lock() {
-            let _ = writeln!(f, "{exchange}");
+            let _ = f.write_all(line.as_bytes());
             let _ = f.flush();
         }
     }
