@@ -1080,6 +1080,7 @@ fn silent_upstream_is_a_504_and_log_file_gets_the_records() {
         "{resp}"
     );
     assert!(t0.elapsed() < Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(100)); // the log is flushed within 50 ms
     let text = std::fs::read_to_string(&log).unwrap();
     let rec: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(rec["status"], 504, "{rec}");

@@ -274,6 +274,7 @@ struct Out {
     w: std::io::BufWriter<Box<dyn Write + Send>>,
     immediate: bool,
     dirty: bool,
+    last_flush: std::time::Instant,
 }
 
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
@@ -296,6 +297,7 @@ impl Sink {
                 w: std::io::BufWriter::with_capacity(64 * 1024, out),
                 immediate: true,
                 dirty: false,
+                last_flush: std::time::Instant::now(),
             })),
             json,
             color,
@@ -303,7 +305,8 @@ impl Sink {
         }
     }
 
-    /// Buffers lines and flushes them within 50 ms (the proxy under load).
+    /// Buffers lines under load: a line is written at once when the last flush is older than
+    /// 50 ms (a quiet proxy logs immediately), else within 50 ms by a background flusher.
     pub fn buffered(self) -> Self {
         if let Ok(mut o) = self.out.lock() {
             o.immediate = false;
@@ -317,6 +320,7 @@ impl Sink {
                         if o.dirty {
                             let _ = o.w.flush();
                             o.dirty = false;
+                            o.last_flush = std::time::Instant::now();
                         }
                     }
                     drop(out);
@@ -333,8 +337,10 @@ impl Sink {
             if !line.ends_with('\n') {
                 let _ = o.w.write_all(b"\n");
             }
-            if o.immediate {
+            if o.immediate || o.last_flush.elapsed() >= FLUSH_EVERY {
                 let _ = o.w.flush();
+                o.last_flush = std::time::Instant::now();
+                o.dirty = false;
             } else {
                 o.dirty = true;
             }

@@ -166,7 +166,9 @@ pub fn start_sigtap_args(args: &[&str]) -> Sigtap {
     }
 }
 
+/// The JSON log records so far (after the proxy's log flush interval, 50 ms, has passed).
 pub fn records(s: &Sigtap) -> Vec<serde_json::Value> {
+    std::thread::sleep(std::time::Duration::from_millis(60));
     s.lines
         .lock()
         .unwrap()
