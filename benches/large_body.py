@@ -5,7 +5,8 @@ sigtap's peak RSS (a fresh sigtap per measurement, VmHWM read before it stops).
     benches/large_body.py [SIZE_MIB ...]          (default: 1024 4096)
 
 Each figure is the best of ROUNDS runs (env SIGTAP_BENCH_ROUNDS, default 3); the peak RSS is the
-highest seen.
+highest seen. SIGTAP_BENCH_MODES=unsigned,hex limits the PUT modes (default: all three for the
+first size, unsigned for the others).
 
 Upstream: nginx (dav PUT) with its root on /dev/shm, so the disk is not what is measured.
 Client: curl streaming the body from a file (-T). Payload modes:
@@ -166,6 +167,8 @@ def main():
             make_body(body, mib)
             sha = file_sha256(body)
             modes = ["unsigned", "hex", "chunked"] if mib == sizes[0] else ["unsigned"]
+            if os.environ.get("SIGTAP_BENCH_MODES"):
+                modes = os.environ["SIGTAP_BENCH_MODES"].split(",")
             for mode in modes:
                 results = {"direct": (0, None), "nginx": (0, None), "sigtap": (0, 0)}
                 for via in ("direct", "nginx", "sigtap") * ROUNDS:
