@@ -40,7 +40,14 @@ pub enum Command {
     /// signature like the service and answers failures with its exact error documents.
     ///
     /// The first line on stdout is the bound address; SIGINT/SIGTERM exit 0. Without keys it uses a
-    /// demo key, printed on stderr.
+    /// demo key, printed on stderr. With --recording it answers from a recording made by
+    /// `sigtap proxy --record` (why-no-match lines on stderr); --fail injects faults.
+    ///
+    /// Examples:
+    ///   sigtap mock --port 0 --credentials keys.ini
+    ///   sigtap mock --port 0 --recording session.jsonl --clock-offset 3d
+    ///   sigtap mock --port 9000 --fail 'slowdown:method=PUT,times=2' --fail 'reset:rate=0.05'
+    #[command(verbatim_doc_comment)]
     Mock(MockArgs),
     /// A short scripted tour through the proxy and the embedded mock: a valid request, an expired
     /// presigned URL, a client 20 minutes behind, a header changed after signing, a SigV2 client
@@ -51,6 +58,9 @@ pub enum Command {
     ///
     /// One line per exchange, then a summary. Exit status: 0 all the same, 1 any difference or
     /// failed request, 2 bad usage or an unreadable recording.
+    ///
+    /// Example: sigtap replay session.jsonl --upstream http://127.0.0.1:9000 --credentials keys.ini
+    #[command(verbatim_doc_comment)]
     Replay(ReplayArgs),
     /// Convert a recording to HAR 1.2 (opens in browser devtools and HAR viewers).
     Export(ExportArgs),

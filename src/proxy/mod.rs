@@ -98,10 +98,11 @@ impl State {
 
 /// Runs until SIGINT/SIGTERM; returns the process exit status.
 ///
-/// Thread per core: `cfg.threads` threads each run a single-threaded event loop that accepts
-/// from the shared listening socket and serves its connections start to finish, so a request
-/// never hops between threads (on a small machine the wake-ups of a work-stealing pool cost
-/// more than the signing does). The main thread waits for the signal and runs the embedded mock.
+/// Thread per core: `cfg.threads` threads each run a single-threaded event loop that serves
+/// its connections start to finish, so a request never hops between threads (on a small
+/// machine the wake-ups of a work-stealing pool cost more than the signing does). The main
+/// thread accepts and hands connections to the workers in turn, waits for the signal and runs
+/// the embedded mock.
 pub fn run(cfg: ProxyConfig) -> i32 {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -130,15 +131,11 @@ pub fn run(cfg: ProxyConfig) -> i32 {
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
+    let mut hands = Vec::new();
     for n in 0..threads {
         let (st, stop) = (state.clone(), stop_rx.clone());
-        let listener = match std_listener.try_clone() {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("sigtap: cannot share the listening socket: {e}");
-                return 1;
-            }
-        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<std::net::TcpStream>();
+        hands.push(tx);
         let spawned = std::thread::Builder::new()
             .name(format!("sigtap-worker-{n}"))
             .spawn(move || {
@@ -146,11 +143,8 @@ pub fn run(cfg: ProxyConfig) -> i32 {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?;
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
-                    accept_loop(st, listener, stop).await;
-                    Ok::<(), std::io::Error>(())
-                })
+                rt.block_on(accept_loop(st, Source::Handed(rx), stop));
+                Ok::<(), std::io::Error>(())
             });
         match spawned {
             Ok(h) => workers.push(h),
@@ -160,7 +154,36 @@ pub fn run(cfg: ProxyConfig) -> i32 {
             }
         }
     }
-    rt.block_on(shutdown_signal());
+    // one acceptor hands connections to the workers in turn, so that each gets an equal share
+    // (workers accepting for themselves can end up with most connections on one core)
+    rt.block_on(async {
+        let listener = match tokio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sigtap: cannot listen: {e}");
+                return;
+            }
+        };
+        let mut next = 0usize;
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                _ = &mut signal => break,
+                accepted = listener.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
+                    Ok(s) => {
+                        let _ = hands[next % hands.len()].send(s);
+                        next = next.wrapping_add(1);
+                    }
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    });
+    drop(hands);
     let _ = stop_tx.send(true);
     for w in workers {
         if let Ok(Err(e)) = w.join() {
@@ -185,7 +208,7 @@ pub async fn serve_on(
         Err(code) => return code,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let serving = accept_loop(state.clone(), listener, stop_rx);
+    let serving = accept_loop(state.clone(), Source::Listener(listener), stop_rx);
     tokio::pin!(serving);
     tokio::select! {
         _ = shutdown => {
@@ -318,10 +341,42 @@ async fn prepare(
     Ok((state, mock_guard))
 }
 
-/// Accepts and serves connections until `stop` fires, then lets them finish (5 s at most).
+/// Where a serving loop gets its connections: its own listener, or a dispatcher handing it
+/// accepted sockets (thread per core).
+enum Source {
+    Listener(tokio::net::TcpListener),
+    Handed(tokio::sync::mpsc::UnboundedReceiver<std::net::TcpStream>),
+}
+
+impl Source {
+    /// The next connection; `None` when a dispatcher has stopped handing them out.
+    async fn next(&mut self) -> Option<tokio::net::TcpStream> {
+        loop {
+            match self {
+                Source::Listener(l) => match l.accept().await {
+                    Ok((s, _)) => return Some(s),
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Source::Handed(rx) => {
+                    let s = rx.recv().await?;
+                    match tokio::net::TcpStream::from_std(s) {
+                        Ok(s) => return Some(s),
+                        Err(e) => tracing::warn!("cannot adopt a connection: {e}"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Serves connections from `source` until `stop` fires (or the source ends), then lets them
+/// finish (5 s at most).
 async fn accept_loop(
     state: Arc<State>,
-    listener: tokio::net::TcpListener,
+    mut source: Source,
     stop_rx: tokio::sync::watch::Receiver<bool>,
 ) {
     let header_timeout = state.cfg.header_timeout;
@@ -330,15 +385,8 @@ async fn accept_loop(
     loop {
         tokio::select! {
             _ = stopping.changed() => break,
-            accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+            next = source.next() => {
+                let Some(stream) = next else { break };
                 let _ = stream.set_nodelay(true);
                 let st = state.clone();
                 let mut stop = stop_rx.clone();
@@ -369,7 +417,7 @@ async fn accept_loop(
             }
         }
     }
-    drop(listener);
+    drop(source);
     let drain = async { while conns.join_next().await.is_some() {} };
     if tokio::time::timeout(Duration::from_secs(6), drain)
         .await
