@@ -85,7 +85,16 @@ pub fn request_tokens(req: &crate::wire::Request) -> Vec<String> {
             out.push(v.clone());
         }
     }
-    if let Some(q) = req.query.as_deref() {
+    // most requests carry none: look before parsing the query
+    let in_query = req.query.as_deref().is_some_and(|q| {
+        q.as_bytes()
+            .windows(14)
+            .any(|w| w.eq_ignore_ascii_case(b"security-token"))
+    });
+    if out.is_empty() && !in_query {
+        return out;
+    }
+    if let Some(q) = req.query.as_deref().filter(|_| in_query) {
         for p in crate::sig::encode::split_query(q) {
             let name = crate::sig::encode::decoded_text(p.name).to_ascii_lowercase();
             if NAMES.contains(&name.as_str()) {
@@ -117,6 +126,9 @@ pub fn request_tokens(req: &crate::wire::Request) -> Vec<String> {
 
 /// Replaces each token in `text` by its first 8 characters and `…`.
 pub fn redact_tokens(text: &str, tokens: &[String]) -> String {
+    if tokens.is_empty() {
+        return text.to_string();
+    }
     let mut out = text.to_string();
     for t in tokens {
         if t.len() >= 8 && out.contains(t.as_str()) {
@@ -390,7 +402,11 @@ impl Sink {
         } else {
             r.to_human(self.color)
         };
-        self.write_line(&redact_tokens(&text, &r.tokens));
+        if r.tokens.is_empty() {
+            self.write_line(&text);
+        } else {
+            self.write_line(&redact_tokens(&text, &r.tokens));
+        }
     }
 
     /// The shutdown summary.
