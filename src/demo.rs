@@ -87,7 +87,7 @@ async fn tour() -> i32 {
         },
         false,
     ));
-    println!("sigtap demo: a proxy on {addr} in front of the embedded strict mock; every request below is signed by a simulated client for the proxy's address, then diagnosed, re-signed as SigV4 for the mock (--sign-as sigv4) or refused.\n");
+    println!("sigtap demo: a proxy on {addr} in front of the embedded strict mock; every request below is signed by a simulated client, then diagnosed and passed on: as it is when valid, re-signed as SigV4 (--sign-as sigv4) when its time or scheme needs it, or refused.\n");
     let now = SystemClock.now();
     let cache = SigningKeyCache::new();
     let v4sign = |method: &str,
@@ -122,7 +122,7 @@ async fn tour() -> i32 {
         s.plan.apply(&req)
     };
     let mut steps: Vec<(&str, Request, u16)> = vec![
-        ("A valid request (signed for the proxy's address, so it is re-signed for the upstream)", v4sign("PUT", "/demo-bucket", &[], b"", now, None), 200),
+        ("A valid request: verified and passed on unchanged", v4sign("PUT", "/demo-bucket", &[], b"", now, None), 200),
         ("Another: an object upload", v4sign("PUT", "/demo-bucket/hello.txt", &[("Content-Type", "text/plain")], b"hello from sigtap demo", now, None), 200),
         ("A presigned URL made two hours ago, valid 15 minutes: expired, refreshed", v4sign("GET", "/demo-bucket/hello.txt", &[], b"", now - 7200, Some(900)), 200),
         ("A client whose clock is 20 minutes behind: clock skew, re-signed with the proxy's clock", v4sign("GET", "/demo-bucket/hello.txt", &[], b"", now - 1200, None), 200),

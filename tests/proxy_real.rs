@@ -1165,7 +1165,63 @@ fn strict_mock_and_the_embedded_default() {
         "embedded default: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(records(&proxy).iter().all(|r| r["action"] == "resigned"));
+    // the mock answers for any host, so valid requests pass unchanged
+    let recs = records(&proxy);
+    assert!(
+        recs.iter()
+            .all(|r| r["action"] == "forwarded" && r["client"]["verdict"] == "valid"),
+        "{recs:#?}"
+    );
+    // coscmd, which reaches COS as an http_proxy with virtual-hosted absolute-form targets, works
+    // against the embedded default too (its bucket comes from the Host it keeps)
+    let work = tempdir::Dir::new("coscmd-embedded");
+    let conf = work.0.join("cos.conf");
+    let coscmd = root().join("target/tools/clients/bin/coscmd");
+    let run = |args: &[&str]| {
+        run_tool(
+            Command::new(&coscmd)
+                .arg("-c")
+                .arg(&conf)
+                .args(args)
+                .env("http_proxy", format!("http://{}", proxy.addr))
+                .env("HTTP_PROXY", format!("http://{}", proxy.addr))
+                .env_remove("no_proxy")
+                .env_remove("NO_PROXY")
+                .env("HOME", &work.0),
+        )
+    };
+    let (ok, out) = run(&[
+        "config",
+        "-a",
+        "AKIDSIGTAPDEMO000001",
+        "-s",
+        "sigtapDemoSecretKey/NotARealSecret0000001",
+        "-b",
+        "demo-1250000000",
+        "-r",
+        "ap-guangzhou",
+        "--do-not-use-ssl",
+    ]);
+    assert!(ok, "coscmd config: {out}");
+    let file = work.0.join("notes.txt");
+    std::fs::write(&file, b"coscmd against the embedded default").unwrap();
+    for args in [
+        vec!["createbucket"],
+        vec!["upload", file.to_str().unwrap(), "notes.txt"],
+        vec![
+            "download",
+            "-f",
+            "notes.txt",
+            work.0.join("back.txt").to_str().unwrap(),
+        ],
+    ] {
+        let (ok, out) = run(&args);
+        assert!(ok, "coscmd {args:?}: {out}\n{:#?}", records(&proxy));
+    }
+    assert_eq!(
+        std::fs::read(work.0.join("back.txt")).unwrap(),
+        b"coscmd against the embedded default"
+    );
 }
 
 /// `--record FILE`: a version line then exactly one JSON line per exchange, flushed as each

@@ -323,6 +323,8 @@ async fn prepare(
                  Paste these to try it:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n  \
                  aws --endpoint-url http://{addr} s3 mb s3://demo-bucket && aws --endpoint-url http://{addr} s3 ls\n  \
                  python3 -c \"import boto3; s3=boto3.client('s3', endpoint_url='http://{addr}'); print(s3.list_buckets()['Buckets'])\"\n  \
+                 coscmd -c /tmp/sigtap-demo.cos.conf config -a $AWS_ACCESS_KEY_ID -s $AWS_SECRET_ACCESS_KEY -b demo-1250000000 -r ap-guangzhou --do-not-use-ssl\n  \
+                 http_proxy=http://{addr} coscmd -c /tmp/sigtap-demo.cos.conf createbucket && http_proxy=http://{addr} coscmd -c /tmp/sigtap-demo.cos.conf upload README.md README.md\n  \
                  cos-python-sdk-v5: CosConfig(Region='ap-guangzhou', SecretId=..., SecretKey=..., Scheme='http', IP='127.0.0.1', Port={port})",
                 k.access_key,
                 k.secret.expose(),
@@ -498,6 +500,18 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     // where this request goes
     let upstream = match &st.cfg.mode {
         // replaced by Reverse when the embedded mock starts
+        // the embedded mock answers for any host: keep the client's, so that virtual-hosted
+        // clients (coscmd's bucket-appid.cos.region.myqcloud.com) still name their bucket
+        Mode::Reverse(u) if st.cfg.embedded => Upstream {
+            scheme: "http".into(),
+            authority: wire
+                .authority
+                .clone()
+                .or_else(|| wire.header("host").map(str::to_string))
+                .unwrap_or_else(|| u.authority.clone())
+                .to_ascii_lowercase(),
+            base_path: String::new(),
+        },
         Mode::Reverse(u) => u.clone(),
         Mode::EmbeddedMock => Upstream {
             scheme: "http".into(),
@@ -707,16 +721,19 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
         )),
         None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
     };
-    // --resolve: connect elsewhere, keep the Host the request carries
-    let connect_to = st
-        .cfg
-        .resolve
-        .iter()
-        .find(|(from, _)| {
-            *from == upstream.authority
-                || upstream.authority.split(':').next() == Some(from.as_str())
-        })
-        .map(|(_, to)| to.clone());
+    // --resolve (and the embedded mock): connect elsewhere, keep the Host the request carries
+    let connect_to = match &st.cfg.mode {
+        Mode::Reverse(mock) if st.cfg.embedded => Some(mock.authority.clone()),
+        _ => st
+            .cfg
+            .resolve
+            .iter()
+            .find(|(from, _)| {
+                *from == upstream.authority
+                    || upstream.authority.split(':').next() == Some(from.as_str())
+            })
+            .map(|(_, to)| to.clone()),
+    };
     let uri = format!(
         "{}://{}{}{}",
         upstream.scheme,
