@@ -426,11 +426,13 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
             .ok_or_else(|| {
                 format!("no secret for access key {ak:?}: give it with --credentials or --access-key/--secret-key")
             })?;
+        // explicit even when it is the client's own scheme: a redacted `sign=` carrier no
+        // longer reads as COS, and must not fall back to SigV4
         let sign_as = match recorded_scheme {
-            s if s == x.client.scheme => SignAs::Keep,
             "sigv2" => SignAs::Sigv2,
             "cos" => SignAs::Cos,
-            _ => SignAs::Sigv4,
+            "sigv4" => SignAs::Sigv4,
+            _ => SignAs::Keep,
         };
         let (mut signed, _, rf) = decide::resign(
             &req,
