@@ -593,3 +593,116 @@ fn demo_tour_runs_offline_and_shows_the_causes() {
         "the demo printed a secret"
     );
 }
+
+/// Replay, export, import and the mock's options: bad input gets a message that names the
+/// problem and exit 2; a recording whose key is unknown fails per exchange (exit 1).
+#[test]
+fn replay_and_recording_tools_refuse_bad_input_clearly() {
+    let err = |o: &Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    // not JSON on line 2
+    let bad = tmp("bad.jsonl", b"{\"sigtap_recording\":1}\nnot json\n");
+    let o = run(
+        &[
+            "replay",
+            bad.to_str().unwrap(),
+            "--upstream",
+            "http://127.0.0.1:9",
+        ],
+        None,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("line 2 is not JSON"), "{}", err(&o));
+    // a newer format
+    let newer = tmp("newer.jsonl", b"{\"sigtap_recording\":9}\n");
+    let o = run(&["export", "--har", newer.to_str().unwrap()], None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("format 9"), "{}", err(&o));
+    // an empty recording, a bad upstream, zero concurrency
+    let empty = tmp("empty.jsonl", b"{\"sigtap_recording\":1}\n");
+    for (args, want) in [
+        (
+            vec![
+                "replay",
+                empty.to_str().unwrap(),
+                "--upstream",
+                "http://127.0.0.1:9",
+            ],
+            "holds no exchange",
+        ),
+        (
+            vec!["replay", empty.to_str().unwrap(), "--upstream", "ftp://x"],
+            "http or https",
+        ),
+        (vec!["mock", "--fail", "explode"], "unknown kind"),
+        (
+            vec!["mock", "--fail", "slowdown:rate=7"],
+            "a fraction between 0 and 1",
+        ),
+        (
+            vec!["mock", "--recording", "/nonexistent/rec.jsonl"],
+            "cannot read the recording",
+        ),
+    ] {
+        let o = run(&args, None, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(want), "{args:?}: {}", err(&o));
+    }
+    // a HAR that is not one
+    let har = tmp("x.har", b"{\"log\": {}}");
+    let o = run(&["import", "--har", har.to_str().unwrap()], None, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("no log.entries"), "{}", err(&o));
+    // a recorded exchange whose key has no secret here: that exchange fails, exit 1
+    let one = tmp(
+        "one.jsonl",
+        concat!(
+            "{\"sigtap_recording\":1}\n",
+            "{\"id\":1,\"request\":{\"method\":\"GET\",\"target\":\"/b/k\",\"headers\":[[\"host\",\"h\"],[\"x-amz-date\",\"20250101T000000Z\"],[\"x-amz-content-sha256\",\"UNSIGNED-PAYLOAD\"],",
+            "[\"authorization\",\"AWS4-HMAC-SHA256 Credential=AKIDUNKNOWN/20250101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=<redacted>\"]],",
+            "\"body\":{\"size\":0,\"sha256\":null,\"base64\":\"\"}},\"response\":{\"status\":200,\"headers\":[],\"body\":{\"size\":0,\"base64\":\"\"}},",
+            "\"client\":{\"scheme\":\"sigv4\",\"carrier\":\"header\",\"access_key\":\"AKIDUNKNOWN\",\"verdict\":\"valid\",\"findings\":[]},\"action\":\"forwarded\"}\n"
+        )
+        .as_bytes(),
+    );
+    let o = run(
+        &[
+            "replay",
+            one.to_str().unwrap(),
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+            "--access-key",
+            "AKIDOTHER",
+        ],
+        None,
+        &[],
+    );
+    // two --access-key flags are a usage error from clap
+    assert_eq!(o.status.code(), Some(2));
+    let creds = tmp(
+        "two.ini",
+        format!("[a]\naws_access_key_id = {AK}\naws_secret_access_key = {SK}\n[b]\naws_access_key_id = AKIDOTHER\naws_secret_access_key = x\n").as_bytes(),
+    );
+    let o = run(
+        &[
+            "replay",
+            one.to_str().unwrap(),
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--credentials",
+            creds.to_str().unwrap(),
+        ],
+        None,
+        &[],
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", err(&o));
+    assert!(
+        out.contains("no secret for access key \"AKIDUNKNOWN\"") && out.contains("1 failed"),
+        "{out}"
+    );
+}
