@@ -137,7 +137,9 @@ enum Piece {
 pub struct Reframe<B> {
     inner: B,
     decoder: Decoder,
-    old: ChainSigner,
+    /// The client's chain, to verify each chunk with; `None` re-frames without verifying (a
+    /// recorded body replayed, whose seed signature was redacted).
+    old: Option<ChainSigner>,
     new: ChainSigner,
     cur: Vec<u8>,
     cur_sig: Option<String>,
@@ -149,7 +151,7 @@ pub struct Reframe<B> {
 }
 
 impl<B> Reframe<B> {
-    pub fn new(inner: B, old: ChainSigner, new: ChainSigner, meter: Meter) -> Self {
+    pub fn new(inner: B, old: Option<ChainSigner>, new: ChainSigner, meter: Meter) -> Self {
         Reframe {
             inner,
             decoder: Decoder::new(),
@@ -188,18 +190,20 @@ impl<B> Reframe<B> {
                     .ok_or_else(|| format!("chunk {} has no chunk-signature", self.index))?;
                 // one hash per chunk serves both chains: verify the client's, sign the new one
                 let digest = crate::sig::encode::hex(&crate::sig::crypto::sha256(&self.cur));
-                let expected = self.old.peek(&digest);
-                if !crate::sig::crypto::ct_eq(&expected, &provided) {
-                    if let Ok(mut m) = self.meter.0.lock() {
-                        m.chunk_mismatch =
-                            Some(format!("chunk {} signature does not verify", self.index));
+                if let Some(old) = self.old.as_mut() {
+                    let expected = old.peek(&digest);
+                    if !crate::sig::crypto::ct_eq(&expected, &provided) {
+                        if let Ok(mut m) = self.meter.0.lock() {
+                            m.chunk_mismatch =
+                                Some(format!("chunk {} signature does not verify", self.index));
+                        }
+                        return Err(format!(
+                            "chunk {} carries a chunk-signature that does not verify; the upload was aborted",
+                            self.index
+                        ));
                     }
-                    return Err(format!(
-                        "chunk {} carries a chunk-signature that does not verify; the upload was aborted",
-                        self.index
-                    ));
+                    old.advance(&provided);
                 }
-                self.old.advance(&provided);
                 if !self.cur.is_empty() {
                     let sig = self.new.peek(&digest);
                     self.new.advance(&sig);

@@ -715,7 +715,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     };
     let body: ProxyBody = match reframe {
         Some(rf) => BodyExt::boxed(Checked::new(
-            body::Reframe::new(incoming, rf.old, rf.new, meter.clone()),
+            body::Reframe::new(incoming, Some(rf.old), rf.new, meter.clone()),
             None,
             meter.clone(),
         )),

@@ -218,38 +218,6 @@ fn unredact(req: &mut Request) {
     }
 }
 
-/// Re-frames a recorded aws-chunked body with a new chunk-signature chain (same chunk sizes,
-/// same trailers).
-fn reframe(
-    body: &[u8],
-    chain: &mut crate::sig::v4::chunked::ChainSigner,
-) -> Result<Vec<u8>, String> {
-    use crate::sig::v4::chunked::{encode_chunk, encode_final, Decoder, Event};
-    let mut out = Vec::with_capacity(body.len());
-    let mut data = Vec::new();
-    let mut trailers = Vec::new();
-    let mut ended = false;
-    let mut d = Decoder::new();
-    d.feed(body, &mut |e| match e {
-        Event::Data(b) => data.extend_from_slice(b),
-        Event::ChunkEnd if !data.is_empty() => {
-            out.extend(encode_chunk(Some(&mut *chain), &data));
-            data.clear();
-        }
-        Event::Trailer { name, value } if name != "x-amz-trailer-signature" => {
-            trailers.push((name.to_string(), value.to_string()))
-        }
-        Event::End => ended = true,
-        _ => {}
-    })
-    .map_err(|e| format!("the recorded aws-chunked body is broken {e}"))?;
-    if !ended {
-        return Err("the recorded aws-chunked body is truncated".into());
-    }
-    out.extend(encode_final(Some(chain), &trailers));
-    Ok(out)
-}
-
 struct Ctx {
     cfg: ReplayConfig,
     client: HttpsClient,
@@ -363,15 +331,9 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.clone(), None),
     };
-    let streaming = Exchange::header(&r.headers, "x-amz-content-sha256")
-        .is_some_and(|v| v.trim().starts_with("STREAMING-"));
-    // a stored plain body streams from its file; an aws-chunked one is re-framed in memory
+    // a stored body streams from its file (a signed aws-chunked one is re-framed on the way)
     let (body, file) = match r.body.source(&ctx.base)? {
         super::read::BodySource::Inline(b) => (b, None),
-        super::read::BodySource::File(p) if streaming => (
-            std::fs::read(&p).map_err(|e| format!("body file {}: {e}", p.display()))?,
-            None,
-        ),
         super::read::BodySource::File(p) => (Vec::new(), Some(p)),
         super::read::BodySource::Missing => return Err("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again".into()),
     };
@@ -412,6 +374,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     });
     let recorded_scheme = x.resigned_as.as_deref().unwrap_or(&x.client.scheme);
     let report = ctx.inspector.inspect_head(&req, now);
+    let mut new_chain = None;
     let outgoing = if x.client.scheme == "none" && x.resigned_as.is_none() {
         let mut req = req;
         req.set_header("Host", &up.authority);
@@ -434,7 +397,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
             "sigv4" => SignAs::Sigv4,
             _ => SignAs::Keep,
         };
-        let (mut signed, _, rf) = decide::resign(
+        let (signed, _, rf) = decide::resign(
             &req,
             &report,
             &ResignParams {
@@ -447,9 +410,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
             },
             &ctx.inspector.cache,
         )?;
-        if let Some(mut rf) = rf {
-            signed.body = reframe(&signed.body, &mut rf.new)?;
-        }
+        new_chain = rf.map(|rf| rf.new);
         signed
     };
     let uri = format!(
@@ -490,6 +451,17 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
             }
             full(outgoing.body)
         }
+    };
+    // a signed aws-chunked body gets the new signature's chain, chunk by chunk (same sizes, so
+    // the same length); its recorded chunk signatures cannot be checked (the seed was redacted)
+    let body = match new_chain {
+        Some(chain) => http_body_util::BodyExt::boxed(crate::proxy::body::Reframe::new(
+            body,
+            None,
+            chain,
+            crate::proxy::body::Meter::default(),
+        )),
+        None => body,
     };
     let hreq: hyper::Request<ProxyBody> = b
         .body(body)
