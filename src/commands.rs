@@ -316,7 +316,16 @@ fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
     }
 }
 
+/// Servers hold two sockets per proxied connection: lift the soft open-files limit to the hard
+/// one (as nginx's `worker_rlimit_nofile` does), so a 1024 default does not cap them at ~500.
+fn raise_open_files_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!("cannot raise the open-files limit: {e}");
+    }
+}
+
 fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
+    raise_open_files_limit();
     use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
     use crate::proxy::{decide, log, upstream::Upstream, ProxyConfig};
     let mode = match (&a.upstream, a.forward) {
@@ -474,6 +483,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 }
 
 fn mock(a: MockArgs) -> Result<i32, UsageError> {
+    raise_open_files_limit();
     let listen = match a.port {
         Some(p) => format!("127.0.0.1:{p}"),
         None => a.listen.clone(),
