@@ -823,3 +823,53 @@ fn replay_reframes_signed_aws_chunked_bodies() {
     assert_eq!(st, 200);
     assert_eq!(sha(&got), sha(&bytes(300 * 1024, 300 * 1024)));
 }
+
+/// `sigtap mock --recording FILE --store`: what the recording lacks goes to the in-memory
+/// store; without `--store` it is a 404 that says why.
+#[test]
+fn mock_store_fallback_for_what_the_recording_lacks() {
+    let dir = tempdir::Dir::new("store-fallback");
+    let rec = dir.0.join("empty.jsonl");
+    std::fs::write(&rec, "{\"sigtap_recording\":1}\n").unwrap();
+    let base = [
+        "mock",
+        "--port",
+        "0",
+        "--access-key",
+        AK,
+        "--secret-key",
+        SK,
+    ];
+    let with = [
+        &base[..],
+        &["--recording", rec.to_str().unwrap(), "--store"],
+    ]
+    .concat();
+    let without = [&base[..], &["--recording", rec.to_str().unwrap()]].concat();
+    let (_m1, a1) = start_plain(&with, None);
+    let (_m2, a2) = start_plain(&without, None);
+    let create = |addr: &str| {
+        http(
+            addr,
+            &signed_head("PUT", "/fallback-bucket", addr, &[("Connection", "close")]),
+            b"",
+        )
+    };
+    assert_eq!(create(&a1).0, 200, "--store creates the bucket in memory");
+    let put = signed_head(
+        "PUT",
+        "/fallback-bucket/k",
+        &a1,
+        &[("Content-Length", "5"), ("Connection", "close")],
+    );
+    assert_eq!(http(&a1, &put, b"hello").0, 200);
+    let get = signed_head("GET", "/fallback-bucket/k", &a1, &[("Connection", "close")]);
+    assert_eq!(http(&a1, &get, b""), (200, b"hello".to_vec()));
+    let (st, body) = create(&a2);
+    assert_eq!(st, 404);
+    assert!(
+        String::from_utf8_lossy(&body).contains("no recorded exchange matches"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
