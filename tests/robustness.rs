@@ -873,3 +873,36 @@ fn mock_store_fallback_for_what_the_recording_lacks() {
         String::from_utf8_lossy(&body)
     );
 }
+
+/// `sigtap mock --region R` refuses another SigV4 region the way S3 does.
+#[test]
+fn mock_region_is_checked_only_when_named() {
+    let (_m, addr) = start_plain(
+        &[
+            "mock",
+            "--port",
+            "0",
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+            "--region",
+            "eu-west-1",
+        ],
+        None,
+    );
+    let (st, body) = http(
+        &addr,
+        &signed_head("PUT", "/region-bucket", &addr, &[("Connection", "close")]),
+        b"",
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(st, 400, "{text}");
+    assert!(
+        text.contains("<Code>AuthorizationHeaderMalformed</Code>")
+            && text.contains(
+                "the region &apos;us-east-1&apos; is wrong; expecting &apos;eu-west-1&apos;"
+            ),
+        "{text}"
+    );
+}
