@@ -19,7 +19,7 @@ if [ ! -x "$TOOLS/cargo-fuzz/bin/cargo-fuzz" ]; then
 fi
 FUZZ="$PWD/$TOOLS/cargo-fuzz/bin/cargo-fuzz"
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parse_request authorization presigned_query chunked)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parse_request authorization presigned_query chunked recording)
 cd fuzz
 export RUSTC_BOOTSTRAP=1
 status=0
@@ -27,6 +27,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   # seed the corpus with the saved regressions and the project's sample requests
   cp ../fuzz/regressions/* ../fixtures/requests/*.http "corpus/$t/" 2>/dev/null || true
+  [ "$t" = recording ] && cp ../fuzz/seeds/recording/* "corpus/$t/" 2>/dev/null || true
   rm -f "corpus/$t/README.md"
   echo "fuzz: $t for ${SECS}s"
   if ! "$FUZZ" run "$t" --release -- -max_total_time="$SECS" -rss_limit_mb=2048 -print_final_stats=1 2> "artifacts/$t.log"; then

@@ -25,6 +25,11 @@ fn saved_fuzz_inputs_do_not_panic() {
         let _ = v.finish();
         let value = String::from_utf8_lossy(&data).replace(['\r', '\n'], " ");
         let _ = sigtap::sig::v2::parse_header(&value);
+        // the recording target: reader and HAR import
+        let _ = sigtap::record::read::parse(&String::from_utf8_lossy(&data));
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
+            let _ = sigtap::record::har::import(&v);
+        }
     }
     eprintln!("{n} saved fuzz inputs replayed");
 }
