@@ -356,8 +356,8 @@ fn forward_proxy_passes_valid_requests_and_refuses_other_hosts() {
 /// chunk signatures (a bad one gives 500) and stores the object.
 #[test]
 fn signed_aws_chunked_upload_is_verified_and_reframed() {
+    use sigtap::sig::v4;
     use sigtap::sig::v4::chunked::{encode_chunk, encode_final, ChainSigner};
-    use sigtap::sig::v4::{self, Rules, SigningKeyCache};
     use sigtap::wire::Request;
     let Some(t) = tools() else { return };
     let (_s3s, port, _dir) = start_s3s(&t);
@@ -391,23 +391,7 @@ fn signed_aws_chunked_upload_is_verified_and_reframed() {
             .as_bytes(),
         )
         .unwrap();
-        let cache = SigningKeyCache::new();
-        let signed = v4::sign(
-            &head,
-            &v4::V4SignParams {
-                access_key: AK,
-                secret: SK,
-                session_token: None,
-                region: "us-east-1",
-                service: "s3",
-                now,
-                rules: Rules::S3,
-                signed_headers: None,
-                presign_expires: None,
-                payload_hash: Some("STREAMING-AWS4-HMAC-SHA256-PAYLOAD".into()),
-            },
-            &cache,
-        );
+        let signed = sign_v4(&head, now, Some(v4::STREAMING_SIGNED), None);
         head = signed.plan.apply(&head);
         let date = sigtap::timefmt::amz_date(now);
         let key_bytes = v4::signing_key(SK, &date[..8], "us-east-1", "s3");
@@ -497,11 +481,6 @@ fn signed_aws_chunked_upload_is_verified_and_reframed() {
 
 /// A raw request signed with SigV4 (header) for `host`, with Connection: close.
 fn signed_raw(method: &str, path: &str, host: &str, body: &[u8], _token: Option<&str>) -> String {
-    use sigtap::sig::v4::{self, Rules, SigningKeyCache};
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
     let req = sigtap::wire::Request::parse(
         format!(
             "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
@@ -510,23 +489,7 @@ fn signed_raw(method: &str, path: &str, host: &str, body: &[u8], _token: Option<
         .as_bytes(),
     )
     .unwrap();
-    let s = v4::sign(
-        &req,
-        &v4::V4SignParams {
-            access_key: AK,
-            secret: SK,
-            session_token: None,
-            region: "us-east-1",
-            service: "s3",
-            now,
-            rules: Rules::S3,
-            signed_headers: None,
-            presign_expires: None,
-            payload_hash: None,
-        },
-        &SigningKeyCache::new(),
-    );
-    let mut out = s.plan.apply(&req);
+    let mut out = sign_v4(&req, unix_now(), None, None).plan.apply(&req);
     out.set_header("Connection", "close");
     String::from_utf8(out.to_bytes()).unwrap()
 }
@@ -596,15 +559,7 @@ fn https_upstream_with_a_test_ca() {
 }
 
 fn run_tool(cmd: &mut Command) -> (bool, String) {
-    let out = cmd.output().expect("run a client");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    outcome(&cmd.output().expect("run a client"))
 }
 
 /// aws cli (v1, pinned) and s3cmd (SigV4 and --signature-v2) through sigtap to s3s-fs.
@@ -853,21 +808,7 @@ fn coscmd_through_the_forward_proxy() {
         SKEY,
     ]);
     let work = tempdir::Dir::new("coscmd");
-    let conf = work.0.join("cos.conf");
-    let coscmd = root().join("target/tools/clients/bin/coscmd");
-    let run = |args: &[&str]| {
-        run_tool(
-            Command::new(&coscmd)
-                .arg("-c")
-                .arg(&conf)
-                .args(args)
-                .env("http_proxy", format!("http://{}", proxy.addr))
-                .env("HTTP_PROXY", format!("http://{}", proxy.addr))
-                .env_remove("no_proxy")
-                .env_remove("NO_PROXY")
-                .env("HOME", &work.0),
-        )
-    };
+    let run = |args: &[&str]| coscmd(&work.0, &proxy.addr, args);
     let (ok, out) = run(&[
         "config",
         "-a",
@@ -1175,21 +1116,7 @@ fn strict_mock_and_the_embedded_default() {
     // coscmd, which reaches COS as an http_proxy with virtual-hosted absolute-form targets, works
     // against the embedded default too (its bucket comes from the Host it keeps)
     let work = tempdir::Dir::new("coscmd-embedded");
-    let conf = work.0.join("cos.conf");
-    let coscmd = root().join("target/tools/clients/bin/coscmd");
-    let run = |args: &[&str]| {
-        run_tool(
-            Command::new(&coscmd)
-                .arg("-c")
-                .arg(&conf)
-                .args(args)
-                .env("http_proxy", format!("http://{}", proxy.addr))
-                .env("HTTP_PROXY", format!("http://{}", proxy.addr))
-                .env_remove("no_proxy")
-                .env_remove("NO_PROXY")
-                .env("HOME", &work.0),
-        )
-    };
+    let run = |args: &[&str]| coscmd(&work.0, &proxy.addr, args);
     let (ok, out) = run(&[
         "config",
         "-a",

@@ -9,21 +9,13 @@ mod common;
 use common::real::*;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "FwoGZXIvYXdzEsigtapReplayTestSessionToken0001";
 const THREE_DAYS: &str = "259200";
 
 fn sigtap(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sigtap"))
-        .args(args)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
-        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
-        .output()
-        .unwrap();
+    let out = sigtap_command(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -117,20 +109,23 @@ fn boto3_session_recorded_replayed_to_a_fresh_server_and_served_by_the_mock_days
     // 2. replay as a client against a fresh s3s-fs: fresh signatures, every answer the same
     let (_s3s_b, port_b, _db) = start_s3s(&t);
     let up_b = format!("http://127.0.0.1:{port_b}");
-    let (code, stdout, stderr) = sigtap(&[
-        "replay",
-        file_s,
-        "--upstream",
-        &up_b,
-        "--access-key",
-        AK,
-        "--secret-key",
-        SK,
-        "--session-token",
-        TOKEN,
-        "--format",
-        "json",
-    ]);
+    let replay_b = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            file_s,
+            "--upstream",
+            &up_b,
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+            "--session-token",
+            TOKEN,
+        ];
+        args.extend_from_slice(extra);
+        sigtap(&args)
+    };
+    let (code, stdout, stderr) = replay_b(&["--format", "json"]);
     assert_eq!(code, 0, "replay against a fresh server:\n{stdout}{stderr}");
     let s = summary(&stdout);
     assert_eq!(s["different"], 0, "{stdout}");
@@ -156,18 +151,7 @@ fn boto3_session_recorded_replayed_to_a_fresh_server_and_served_by_the_mock_days
     );
 
     // the same replay again finds the server changed (the bucket exists now): exit 1, the why
-    let (code, stdout, _) = sigtap(&[
-        "replay",
-        file_s,
-        "--upstream",
-        &up_b,
-        "--access-key",
-        AK,
-        "--secret-key",
-        SK,
-        "--session-token",
-        TOKEN,
-    ]);
+    let (code, stdout, _) = replay_b(&[]);
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.contains("differs: status 409 vs recorded 200"),
@@ -353,24 +337,14 @@ fn cos_session_recorded_then_replayed_to_the_sdk_verified_upstream_and_served_by
 /// `--fail`: a 503 SlowDown for the first PUT only, then success; a reset connection.
 #[test]
 fn mock_fault_injection_answers_as_told() {
-    let (_mock, addr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-            "--fail",
-            "slowdown:method=PUT,times=1",
-            "--fail",
-            "reset:path=/b/reset*",
-            "--fail",
-            "expired:path=/b/old",
-        ],
-        None,
-    );
+    let (_mock, addr) = start_mock(&[
+        "--fail",
+        "slowdown:method=PUT,times=1",
+        "--fail",
+        "reset:path=/b/reset*",
+        "--fail",
+        "expired:path=/b/old",
+    ]);
     let send = |method: &str, path: &str| -> String {
         let (_, url, err) = sigtap(&[
             "presign",

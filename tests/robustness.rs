@@ -10,43 +10,30 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// A SigV4 header-signed raw request for `host` (UNSIGNED-PAYLOAD unless an
-/// `x-amz-content-sha256` header says otherwise), without the body.
-fn signed_head(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> String {
-    use sigtap::sig::v4::{self, Rules, SigningKeyCache};
+/// A raw request head (no body) with these headers after `Host`.
+fn raw_head(
+    method: &str,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> sigtap::wire::Request {
     let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     for (k, v) in headers {
         raw.push_str(&format!("{k}: {v}\r\n"));
     }
     raw.push_str("\r\n");
-    let req = sigtap::wire::Request::parse(raw.as_bytes()).unwrap();
+    sigtap::wire::Request::parse(raw.as_bytes()).unwrap()
+}
+
+/// A SigV4 header-signed raw request for `host` (UNSIGNED-PAYLOAD unless an
+/// `x-amz-content-sha256` header says otherwise), without the body.
+fn signed_head(method: &str, path: &str, host: &str, headers: &[(&str, &str)]) -> String {
+    let req = raw_head(method, path, host, headers);
     let payload = req
         .header("x-amz-content-sha256")
         .unwrap_or("UNSIGNED-PAYLOAD")
         .to_string();
-    let s = v4::sign(
-        &req,
-        &v4::V4SignParams {
-            access_key: AK,
-            secret: SK,
-            session_token: None,
-            region: "us-east-1",
-            service: "s3",
-            now: now(),
-            rules: Rules::S3,
-            signed_headers: None,
-            presign_expires: None,
-            payload_hash: Some(payload),
-        },
-        &SigningKeyCache::new(),
-    );
+    let s = sign_v4(&req, unix_now(), Some(&payload), None);
     String::from_utf8(s.plan.apply(&req).to_bytes()).unwrap()
 }
 
@@ -75,18 +62,7 @@ struct Setup {
 }
 
 fn setup(extra: &[&str]) -> Setup {
-    let (mock, maddr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-        ],
-        None,
-    );
+    let (mock, maddr) = start_mock(&[]);
     let mut args = vec!["--access-key", AK, "--secret-key", SK];
     args.extend_from_slice(extra);
     let proxy = start_sigtap(&format!("http://{maddr}"), &args);
@@ -283,20 +259,7 @@ fn read_head(c: &mut TcpStream) {
 
 #[test]
 fn upstream_faults_answer_502_or_504_and_the_next_request_works() {
-    let (_mock, maddr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-            "--fail",
-            "reset:path=/robust-bucket/reset",
-        ],
-        None,
-    );
+    let (_mock, maddr) = start_mock(&["--fail", "reset:path=/robust-bucket/reset"]);
     let cases: Vec<(&str, String, u16)> = vec![
         (
             "connection refused",
@@ -414,22 +377,7 @@ fn five_hundred_connections_for_thirty_seconds() {
         let req =
             sigtap::wire::Request::from_url(&format!("http://{addr}/robust-bucket/alive.txt"))
                 .unwrap();
-        let s = sigtap::sig::v4::sign(
-            &req,
-            &sigtap::sig::v4::V4SignParams {
-                access_key: AK,
-                secret: SK,
-                session_token: None,
-                region: "us-east-1",
-                service: "s3",
-                now: now(),
-                rules: sigtap::sig::v4::Rules::S3,
-                signed_headers: None,
-                presign_expires: Some(3600),
-                payload_hash: None,
-            },
-            &sigtap::sig::v4::SigningKeyCache::new(),
-        );
+        let s = sign_v4(&req, unix_now(), None, Some(3600));
         s.plan.apply(&req).origin_target()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -573,41 +521,30 @@ fn sha(b: &[u8]) -> String {
 
 /// A signed upload head and body for `mode`; the body as it goes on the wire.
 fn upload(mode: &str, addr: &str, path: &str, data: &[u8]) -> (String, Vec<u8>) {
-    use sigtap::sig::v4::{self, chunked, Rules, SigningKeyCache};
-    let cache = SigningKeyCache::new();
+    use sigtap::sig::v4::{self, chunked};
     let len = data.len().to_string();
-    let sign_v4 = |headers: &[(&str, &str)], payload: &str| {
-        let mut raw = format!("PUT {path} HTTP/1.1\r\nHost: {addr}\r\n");
-        for (k, v) in headers {
-            raw.push_str(&format!("{k}: {v}\r\n"));
-        }
-        raw.push_str("Connection: close\r\n\r\n");
-        let req = sigtap::wire::Request::parse(raw.as_bytes()).unwrap();
-        let s = v4::sign(
-            &req,
-            &v4::V4SignParams {
-                access_key: AK,
-                secret: SK,
-                session_token: None,
-                region: "us-east-1",
-                service: "s3",
-                now: now(),
-                rules: Rules::S3,
-                signed_headers: None,
-                presign_expires: None,
-                payload_hash: Some(payload.to_string()),
-            },
-            &cache,
-        );
+    let header_signed = |headers: &[(&str, &str)], payload: &str| {
+        let mut all = headers.to_vec();
+        all.push(("Connection", "close"));
+        let req = raw_head("PUT", path, addr, &all);
+        let s = sign_v4(&req, unix_now(), Some(payload), None);
         (s.plan.apply(&req), s.signature)
+    };
+    let plain = || {
+        raw_head(
+            "PUT",
+            path,
+            addr,
+            &[("Content-Length", &len), ("Connection", "close")],
+        )
     };
     match mode {
         "sigv4-hex" => {
-            let (r, _) = sign_v4(&[("Content-Length", &len)], &sha(data));
+            let (r, _) = header_signed(&[("Content-Length", &len)], &sha(data));
             (String::from_utf8(r.to_bytes()).unwrap(), data.to_vec())
         }
         "sigv4-unsigned" => {
-            let (r, _) = sign_v4(&[("Content-Length", &len)], "UNSIGNED-PAYLOAD");
+            let (r, _) = header_signed(&[("Content-Length", &len)], "UNSIGNED-PAYLOAD");
             (String::from_utf8(r.to_bytes()).unwrap(), data.to_vec())
         }
         "sigv4-chunked" => {
@@ -621,7 +558,7 @@ fn upload(mode: &str, addr: &str, path: &str, data: &[u8]) -> (String, Vec<u8>) 
                 + 17
                 + 64
                 + 4;
-            let (r, seed) = sign_v4(
+            let (r, seed) = header_signed(
                 &[
                     ("Content-Encoding", "aws-chunked"),
                     ("x-amz-decoded-content-length", &len),
@@ -630,7 +567,7 @@ fn upload(mode: &str, addr: &str, path: &str, data: &[u8]) -> (String, Vec<u8>) 
                 v4::STREAMING_SIGNED,
             );
             let amz = r.header("x-amz-date").unwrap().to_string();
-            let key = cache.get(SK, &amz[..8], "us-east-1", "s3");
+            let key = v4::signing_key(SK, &amz[..8], "us-east-1", "s3");
             let scope = format!("{}/us-east-1/s3/aws4_request", &amz[..8]);
             let mut chain = chunked::ChainSigner::new(key, &amz, &scope, &seed);
             let mut body = Vec::with_capacity(framed_len);
@@ -642,44 +579,23 @@ fn upload(mode: &str, addr: &str, path: &str, data: &[u8]) -> (String, Vec<u8>) 
             (String::from_utf8(r.to_bytes()).unwrap(), body)
         }
         "sigv4-presigned" => {
-            let req = sigtap::wire::Request::parse(
-                format!("PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .unwrap();
-            let s = v4::sign(
-                &req,
-                &v4::V4SignParams {
-                    access_key: AK,
-                    secret: SK,
-                    session_token: None,
-                    region: "us-east-1",
-                    service: "s3",
-                    now: now(),
-                    rules: Rules::S3,
-                    signed_headers: None,
-                    presign_expires: Some(600),
-                    payload_hash: None,
-                },
-                &cache,
-            );
+            let req = plain();
+            let s = sign_v4(&req, unix_now(), None, Some(600));
             (
                 String::from_utf8(s.plan.apply(&req).to_bytes()).unwrap(),
                 data.to_vec(),
             )
         }
         "cos" => {
-            let req = sigtap::wire::Request::parse(
-                format!("PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n").as_bytes(),
-            )
-            .unwrap();
+            let req = plain();
             let s = sigtap::sig::cos::sign(
                 &req,
                 &sigtap::sig::cos::CosSignParams {
                     access_key: AK,
                     secret: SK,
                     session_token: None,
-                    start: now() - 60,
-                    end: now() + 600,
+                    start: unix_now() - 60,
+                    end: unix_now() + 600,
                     header_list: None,
                     presign: false,
                 },
@@ -776,18 +692,7 @@ fn replay_reframes_signed_aws_chunked_bodies() {
             .unwrap_or(false),
         "the 300 KiB body went to the body store"
     );
-    let (_fresh, faddr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-        ],
-        None,
-    );
+    let (_fresh, faddr) = start_mock(&[]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sigtap"))
         .args([
             "replay",
@@ -877,20 +782,7 @@ fn mock_store_fallback_for_what_the_recording_lacks() {
 /// `sigtap mock --region R` refuses another SigV4 region the way S3 does.
 #[test]
 fn mock_region_is_checked_only_when_named() {
-    let (_m, addr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-            "--region",
-            "eu-west-1",
-        ],
-        None,
-    );
+    let (_m, addr) = start_mock(&["--region", "eu-west-1"]);
     let (st, body) = http(
         &addr,
         &signed_head("PUT", "/region-bucket", &addr, &[("Connection", "close")]),

@@ -135,13 +135,19 @@ pub fn start_sigtap(upstream: &str, extra: &[&str]) -> Sigtap {
     start_sigtap_args(&args)
 }
 
-pub fn start_sigtap_args(args: &[&str]) -> Sigtap {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
-        .args(args)
+/// sigtap with no ambient keys: no AWS variables, AWS files that do not exist.
+pub fn sigtap_command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sigtap"));
+    c.args(args)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
-        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap");
+    c
+}
+
+pub fn start_sigtap_args(args: &[&str]) -> Sigtap {
+    let mut child = sigtap_command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -277,12 +283,7 @@ pub fn outcome(out: &std::process::Output) -> (bool, String) {
 
 /// Starts sigtap with a plain address line (`sigtap mock`), stderr to `stderr_file` when given.
 pub fn start_plain(args: &[&str], stderr_file: Option<&std::path::Path>) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sigtap"))
-        .args(args)
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
-        .env("AWS_CONFIG_FILE", "/nonexistent/sigtap")
+    let mut child = sigtap_command(args)
         .stdout(Stdio::piped())
         .stderr(match stderr_file {
             Some(p) => Stdio::from(std::fs::File::create(p).unwrap()),
@@ -299,4 +300,71 @@ pub fn start_plain(args: &[&str], stderr_file: Option<&std::path::Path>) -> (Pro
         "sigtap {args:?} printed no address"
     );
     (Proc(child), line.trim().to_string())
+}
+
+/// `sigtap mock` on 127.0.0.1:0 with the test key and `extra` options; its address.
+pub fn start_mock(extra: &[&str]) -> (Proc, String) {
+    let mut args = vec![
+        "mock",
+        "--port",
+        "0",
+        "--access-key",
+        AK,
+        "--secret-key",
+        SK,
+    ];
+    args.extend_from_slice(extra);
+    start_plain(&args, None)
+}
+
+/// Seconds since the epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// SigV4 with the test key (us-east-1, S3 rules) at `now`: header auth over `payload` (the
+/// body's hash when `None`), or a presigned URL valid `presign` seconds.
+pub fn sign_v4(
+    req: &sigtap::wire::Request,
+    now: i64,
+    payload: Option<&str>,
+    presign: Option<i64>,
+) -> sigtap::sig::v4::V4Signed {
+    use sigtap::sig::v4::{self, Rules, SigningKeyCache};
+    v4::sign(
+        req,
+        &v4::V4SignParams {
+            access_key: AK,
+            secret: SK,
+            session_token: None,
+            region: "us-east-1",
+            service: "s3",
+            now,
+            rules: Rules::S3,
+            signed_headers: None,
+            presign_expires: presign,
+            payload_hash: payload.map(str::to_string),
+        },
+        &SigningKeyCache::new(),
+    )
+}
+
+/// Runs coscmd (the client venv's) with its own config file and home, through `proxy_addr` as
+/// its http_proxy.
+pub fn coscmd(work: &std::path::Path, proxy_addr: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(root().join("target/tools/clients/bin/coscmd"))
+        .arg("-c")
+        .arg(work.join("cos.conf"))
+        .args(args)
+        .env("http_proxy", format!("http://{proxy_addr}"))
+        .env("HTTP_PROXY", format!("http://{proxy_addr}"))
+        .env_remove("no_proxy")
+        .env_remove("NO_PROXY")
+        .env("HOME", work)
+        .output()
+        .expect("run coscmd");
+    outcome(&out)
 }
