@@ -186,6 +186,7 @@ pub struct ResignParams<'a> {
 
 /// The two chunk-signature chains of a signed aws-chunked upload that was re-signed:
 /// the client's (to verify) and the new one (to re-frame with).
+#[derive(Clone)]
 pub struct Reframing {
     pub old: crate::sig::v4::chunked::ChainSigner,
     pub new: crate::sig::v4::chunked::ChainSigner,

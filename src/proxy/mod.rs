@@ -4,6 +4,7 @@
 pub mod body;
 pub mod decide;
 pub mod errors;
+mod lean;
 pub mod log;
 pub mod upstream;
 
@@ -91,6 +92,11 @@ thread_local! {
 }
 
 impl State {
+    /// The next request's number (log records count from 1).
+    fn next_id(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     fn client(&self) -> &HttpsClient {
         &self.clients[WORKER.with(|w| w.get()) % self.clients.len()]
     }
@@ -381,7 +387,7 @@ async fn accept_loop(
     mut source: Source,
     stop_rx: tokio::sync::watch::Receiver<bool>,
 ) {
-    let header_timeout = state.cfg.header_timeout;
+    let lean_ok = lean::enabled(&state);
     let mut conns = tokio::task::JoinSet::new();
     let mut stopping = stop_rx.clone();
     loop {
@@ -390,31 +396,12 @@ async fn accept_loop(
             next = source.next() => {
                 let Some(stream) = next else { break };
                 let _ = stream.set_nodelay(true);
-                let st = state.clone();
-                let mut stop = stop_rx.clone();
-                conns.spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let st = st.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(header_timeout)
-                        // SDKs read some response headers case-sensitively (cos-python-sdk-v5
-                        // looks up 'Content-Length'): keep the upstream's case, title-case ours
-                        .preserve_header_case(true)
-                        .title_case_headers(true)
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), svc);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        res = conn.as_mut() => { let _ = res; }
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
-                        }
-                    }
-                });
+                let (st, stop) = (state.clone(), stop_rx.clone());
+                if lean_ok {
+                    conns.spawn(lean::serve(st, stream, stop));
+                } else {
+                    conns.spawn(serve_hyper(st, stream, stop));
+                }
                 while conns.try_join_next().is_some() {}
             }
         }
@@ -426,6 +413,35 @@ async fn accept_loop(
         .is_err()
     {
         eprintln!("sigtap: some connections did not finish within 6 s");
+    }
+}
+
+/// Serves one connection with hyper until it closes or the proxy stops.
+async fn serve_hyper<I>(st: Arc<State>, io: I, mut stop: tokio::sync::watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let header_timeout = st.cfg.header_timeout;
+    let svc = service_fn(move |req| {
+        let st = st.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        // SDKs read some response headers case-sensitively (cos-python-sdk-v5 looks up
+        // 'Content-Length'): keep the upstream's case, title-case ours
+        .preserve_header_case(true)
+        .title_case_headers(true)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => { let _ = res; }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+        }
     }
 }
 
@@ -493,10 +509,55 @@ fn to_wire(req: &HRequest<Incoming>) -> crate::wire::Request {
     }
 }
 
+/// Everything the pipeline decided about one request before a byte goes upstream: the
+/// (possibly re-signed) request, where it goes, and its log record so far.
+#[derive(Clone)]
+struct Outbound {
+    pub rec: log::Record,
+    pub outgoing: crate::wire::Request,
+    pub upstream: Upstream,
+    /// `--resolve` (and the embedded mock): connect here, keep the Host the request carries.
+    pub connect_to: Option<String>,
+    pub dialect: Dialect,
+    pub reframe: Option<decide::Reframing>,
+    pub upload: Option<String>,
+    pub up_host: String,
+    pub client_host: String,
+    /// The client's method and path (error documents name them).
+    pub method: String,
+    pub path: String,
+    pub now: i64,
+    pub started: Instant,
+}
+
+/// The outcome of the pipeline's first phases.
+enum Planned {
+    /// Answered by sigtap itself (refused or rejected); already logged.
+    Local(HResponse<http_body_util::Full<Bytes>>),
+    Forward(Box<Outbound>),
+}
+
 async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody> {
     let started = Instant::now();
-    let id = st.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let wire = to_wire(&req);
+    match plan(&st, wire, started) {
+        Planned::Local(r) => boxed(r),
+        Planned::Forward(o) => forward_hyper(st, req, *o).await,
+    }
+}
+
+fn boxed(r: HResponse<http_body_util::Full<Bytes>>) -> HResponse<ProxyBody> {
+    let (parts, b) = r.into_parts();
+    HResponse::from_parts(
+        parts,
+        BodyExt::boxed(b.map_err(|never| -> BoxError { match never {} })),
+    )
+}
+
+/// Phases inspect, decide and re-sign: pure work on the request head (no I/O), shared by the
+/// hyper path and the lean path.
+fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
+    let id = st.next_id();
     // where this request goes
     let upstream = match &st.cfg.mode {
         // replaced by Reverse when the embedded mock starts
@@ -545,9 +606,16 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                     extra: vec![],
                     resource: format!("{host}{}", wire.path),
                 };
-                finish_local(&st, rec, Dialect::for_host(&host), &doc, now, started)
+                Planned::Local(finish_local(
+                    st,
+                    rec,
+                    Dialect::for_host(&host),
+                    &doc,
+                    now,
+                    started,
+                ))
             };
-            if req.method() == hyper::Method::CONNECT {
+            if wire.method == "CONNECT" {
                 return refuse(405, "MethodNotAllowed", "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
             }
             let Some(authority) = authority else {
@@ -637,11 +705,11 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                 extra,
                 resource: format!("{client_host}{}", wire.path),
             };
-            return finish_local(&st, rec, dialect, &doc, now, started);
+            return Planned::Local(finish_local(st, rec, dialect, &doc, now, started));
         }
         Decision::Forward { note } => {
             rec.note = note;
-            (wire.clone(), "forwarded", None)
+            (wire, "forwarded", None)
         }
         Decision::Resign { reason, identity } => {
             let cred = if identity {
@@ -658,7 +726,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                     rec.note = Some(format!(
                         "{reason}, but no secret to re-sign with; forwarded unchanged"
                     ));
-                    (wire.clone(), "forwarded", None)
+                    (wire, "forwarded", None)
                 }
                 Some(cred) => {
                     let p = decide::ResignParams {
@@ -688,7 +756,7 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                         }
                         Err(why) => {
                             rec.note = Some(format!("{reason}, but {why}; forwarded unchanged"));
-                            (wire.clone(), "forwarded", None)
+                            (wire, "forwarded", None)
                         }
                     }
                 }
@@ -697,31 +765,6 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
     };
     rec.action = action;
     rec.resigned_as = resigned_as;
-    // phase: forward
-    let meter = Meter::default();
-    let expected_hash = outgoing
-        .header("x-amz-content-sha256")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_string);
-    // keep the request's extensions (they carry the original header-name case)
-    let (in_parts, incoming) = req.into_parts();
-    let incoming: ProxyBody = match &st.cfg.recorder {
-        Some(r) => {
-            let cap = r.capture();
-            rec.req_body = Some(cap.clone());
-            BodyExt::boxed(crate::record::Tee::new(incoming, cap, None))
-        }
-        None => BodyExt::boxed(incoming.map_err(|e| -> BoxError { Box::new(e) })),
-    };
-    let body: ProxyBody = match reframe {
-        Some(rf) => BodyExt::boxed(Checked::new(
-            body::Reframe::new(incoming, Some(rf.old), rf.new, meter.clone()),
-            None,
-            meter.clone(),
-        )),
-        None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
-    };
-    // --resolve (and the embedded mock): connect elsewhere, keep the Host the request carries
     let connect_to = match &st.cfg.mode {
         Mode::Reverse(mock) if st.cfg.embedded => Some(mock.authority.clone()),
         _ => st
@@ -734,17 +777,125 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             })
             .map(|(_, to)| to.clone()),
     };
+    Planned::Forward(Box::new(Outbound {
+        rec,
+        method: outgoing.method.clone(),
+        path: outgoing.path.clone(),
+        outgoing,
+        upstream,
+        connect_to,
+        dialect,
+        reframe,
+        upload,
+        up_host,
+        client_host,
+        now,
+        started,
+    }))
+}
+
+impl Outbound {
+    /// An answer from sigtap itself when forwarding failed (502/504, a failed body check).
+    fn failed(
+        mut self,
+        st: &State,
+        status: u16,
+        code: &'static str,
+        message: String,
+    ) -> HResponse<http_body_util::Full<Bytes>> {
+        let doc = ErrorDoc {
+            status,
+            code,
+            message,
+            extra: vec![],
+            resource: format!("{}{}", self.client_host, self.path),
+        };
+        self.rec.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        finish_local(st, self.rec, self.dialect, &doc, self.now, self.started)
+    }
+
+    /// What every upstream answer teaches: its clock, finished uploads, the status.
+    fn learn_from_answer(&mut self, st: &State, status: u16, date: Option<&str>) {
+        if let Some(t) = date.and_then(parse_http_date) {
+            let off = t - SystemClock.now();
+            st.clocks.learn(&self.up_host, off);
+            self.rec.clock_offset_s = Some(off);
+        }
+        if let (Some(u), true) = (&self.upload, status < 300) {
+            if self.method == "POST" || self.method == "DELETE" {
+                if let Ok(mut s) = st.finished_uploads.lock() {
+                    if s.len() > 100_000 {
+                        s.clear();
+                    }
+                    s.insert(u.clone());
+                }
+            }
+        }
+        self.rec.upstream_status = Some(status);
+        self.rec.status = status;
+    }
+
+}
+
+/// Reads the service's error code, message and request id from a small error body.
+fn note_error_body(rec: &mut log::Record, status: u16, body: &[u8]) {
+    if let Some(e) = crate::diagnose::upstream::parse_error(status, body) {
+        rec.upstream_error_code = Some(e.code);
+        rec.upstream_error_message = Some(e.message);
+        rec.upstream_request_id = e.request_id;
+    }
+    rec.bytes_out = body.len() as u64;
+}
+
+/// Error bodies up to this size are read whole, so the log can name the service's error.
+const SMALL_ERROR: u64 = 64 * 1024;
+
+fn timeout_message(st: &State, upstream: &Upstream) -> String {
+    format!(
+        "sigtap: the upstream {} did not answer within {}s (--upstream-timeout)",
+        upstream.authority,
+        st.cfg.upstream_timeout.as_secs()
+    )
+}
+
+/// Phase forward through hyper: any body, TLS upstreams, recording, forward mode.
+async fn forward_hyper(st: Arc<State>, req: HRequest<Incoming>, o: Outbound) -> HResponse<ProxyBody> {
+    let mut o = o;
+    let meter = Meter::default();
+    let expected_hash = o
+        .outgoing
+        .header("x-amz-content-sha256")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string);
+    // keep the request's extensions (they carry the original header-name case)
+    let (in_parts, incoming) = req.into_parts();
+    let incoming: ProxyBody = match &st.cfg.recorder {
+        Some(r) => {
+            let cap = r.capture();
+            o.rec.req_body = Some(cap.clone());
+            BodyExt::boxed(crate::record::Tee::new(incoming, cap, None))
+        }
+        None => BodyExt::boxed(incoming.map_err(|e| -> BoxError { Box::new(e) })),
+    };
+    let body: ProxyBody = match o.reframe.take() {
+        Some(rf) => BodyExt::boxed(Checked::new(
+            body::Reframe::new(incoming, Some(rf.old), rf.new, meter.clone()),
+            None,
+            meter.clone(),
+        )),
+        None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
+    };
     let uri = format!(
         "{}://{}{}{}",
-        upstream.scheme,
-        connect_to.as_deref().unwrap_or(&upstream.authority),
-        upstream.base_path,
-        outgoing.origin_target()
+        o.upstream.scheme,
+        o.connect_to.as_deref().unwrap_or(&o.upstream.authority),
+        o.upstream.base_path,
+        o.outgoing.origin_target()
     );
     let mut b = HRequest::builder()
-        .method(outgoing.method.as_str())
+        .method(o.outgoing.method.as_str())
         .uri(&uri);
-    for (k, v) in &outgoing.headers {
+    for (k, v) in &o.outgoing.headers {
         if HOP.contains(&k.to_ascii_lowercase().as_str()) {
             continue;
         }
@@ -756,32 +907,16 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             r
         }
         Err(e) => {
-            let doc = ErrorDoc {
-                status: 400,
-                code: "InvalidRequest",
-                message: format!("sigtap could not build the upstream request: {e}"),
-                extra: vec![],
-                resource: format!("{client_host}{}", wire.path),
-            };
-            return finish_local(&st, rec, dialect, &doc, now, started);
+            let msg = format!("sigtap could not build the upstream request: {e}");
+            return boxed(o.failed(&st, 400, "InvalidRequest", msg));
         }
     };
     let res = tokio::time::timeout(st.cfg.upstream_timeout, st.client().request(up_req)).await;
     let resp = match res {
         Err(_) => {
-            let doc = ErrorDoc {
-                status: 504,
-                code: "GatewayTimeout",
-                message: format!(
-                    "sigtap: the upstream {} did not answer within {}s (--upstream-timeout)",
-                    upstream.authority,
-                    st.cfg.upstream_timeout.as_secs()
-                ),
-                extra: vec![],
-                resource: format!("{client_host}{}", wire.path),
-            };
-            rec.bytes_in = meter.bytes();
-            return finish_local(&st, rec, dialect, &doc, now, started);
+            o.rec.bytes_in = meter.bytes();
+            let msg = timeout_message(&st, &o.upstream);
+            return boxed(o.failed(&st, 504, "GatewayTimeout", msg));
         }
         Ok(Err(e)) => {
             let why = meter
@@ -799,43 +934,15 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             } else {
                 (502, "BadGateway")
             };
-            let doc = ErrorDoc {
-                status,
-                code,
-                message: format!("sigtap: {why}"),
-                extra: vec![],
-                resource: format!("{client_host}{}", wire.path),
-            };
-            rec.bytes_in = meter.bytes();
-            return finish_local(&st, rec, dialect, &doc, now, started);
+            o.rec.bytes_in = meter.bytes();
+            return boxed(o.failed(&st, status, code, format!("sigtap: {why}")));
         }
         Ok(Ok(r)) => r,
     };
-    rec.bytes_in = meter.bytes();
-    // learn the upstream's clock
-    if let Some(t) = resp
-        .headers()
-        .get("date")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_http_date)
-    {
-        let off = t - SystemClock.now();
-        st.clocks.learn(&up_host, off);
-        rec.clock_offset_s = Some(off);
-    }
+    o.rec.bytes_in = meter.bytes();
     let status = resp.status().as_u16();
-    if let (Some(u), true) = (&upload, status < 300) {
-        if wire.method == "POST" || wire.method == "DELETE" {
-            if let Ok(mut s) = st.finished_uploads.lock() {
-                if s.len() > 100_000 {
-                    s.clear();
-                }
-                s.insert(u.clone());
-            }
-        }
-    }
-    rec.upstream_status = Some(status);
-    rec.status = status;
+    let date = resp.headers().get("date").and_then(|v| v.to_str().ok());
+    o.learn_from_answer(&st, status, date);
     let (parts, incoming) = resp.into_parts();
     let small_error = status >= 400
         && parts
@@ -843,23 +950,19 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
             .get("content-length")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n <= 64 * 1024);
+            .is_some_and(|n| n <= SMALL_ERROR);
     let mut out = HResponse::from_parts(parts, full(Bytes::new()));
     for h in HOP {
         out.headers_mut().remove(h);
     }
+    let mut rec = o.rec;
     if small_error {
         match incoming.collect().await {
             Ok(c) => {
                 let bytes = c.to_bytes();
-                if let Some(e) = crate::diagnose::upstream::parse_error(status, &bytes) {
-                    rec.upstream_error_code = Some(e.code);
-                    rec.upstream_error_message = Some(e.message);
-                    rec.upstream_request_id = e.request_id;
-                }
-                rec.bytes_out = bytes.len() as u64;
+                note_error_body(&mut rec, status, &bytes);
                 if let Some(r) = &st.cfg.recorder {
-                    rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+                    rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
                     let hs = header_pairs(out.headers());
                     r.write(&crate::record::exchange(&rec, &hs, r.body_json(&bytes)));
                 }
@@ -869,13 +972,13 @@ async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody>
                 rec.note = Some(format!("the upstream's error body broke off: {e}"));
             }
         }
-        rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
         st.cfg.sink.record(&rec);
         return out;
     }
     // stream the body back; log when it has been handed over (the duration covers headers)
     let out_meter = Meter::default();
-    rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
     rec.bytes_out = out
         .headers()
         .get("content-length")
@@ -941,7 +1044,7 @@ fn finish_local(
     doc: &ErrorDoc,
     now: i64,
     started: Instant,
-) -> HResponse<ProxyBody> {
+) -> HResponse<http_body_util::Full<Bytes>> {
     let rid = errors::request_id(dialect, now, rec.id);
     let resp = errors::response(dialect, doc, &rid, &http_date(now));
     rec.action = if doc.status >= 500 {
@@ -965,9 +1068,5 @@ fn finish_local(
             r.body_json(body.as_bytes()),
         ));
     }
-    let (parts, b) = resp.into_parts();
-    HResponse::from_parts(
-        parts,
-        BodyExt::boxed(b.map_err(|never| -> BoxError { match never {} })),
-    )
+    resp
 }
