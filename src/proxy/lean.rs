@@ -10,8 +10,8 @@
 //! connection, with the bytes already read, to the hyper path for the rest of its life, so
 //! every limit, timeout and error answer stays hyper's.
 
-use crate::clock::{Clock, SystemClock};
 use super::{note_error_body, plan, timeout_message, Outbound, Planned, State, HOP, SMALL_ERROR};
+use crate::clock::{Clock, SystemClock};
 use bytes::{Buf, Bytes, BytesMut};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,24 +46,28 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
     let mut up: Option<UpConn> = None;
     let mut memo: Option<Memo> = None;
     loop {
-        if buf.is_empty() {
-            // idle between requests: wait for the next one, or the shutdown
+        while buf.is_empty() {
+            // idle between requests: wait for the next one or the shutdown, and let the kept
+            // upstream connection go once it has been idle for --upstream-idle
+            let idle_until = up.as_ref().map(|c| c.idle_since + st.cfg.upstream_idle);
             tokio::select! {
                 r = client.read_buf(&mut buf) => match r {
                     Ok(n) if n > 0 => {}
                     _ => return,
                 },
                 _ = stop.changed() => return,
+                _ = sleep_until(idle_until) => up = None,
             }
         }
         let started = Instant::now();
-        let (head_len, close) = match read_head(&mut client, &mut buf, started, st.cfg.header_timeout).await {
-            Head::Lean(n, close) => (n, close),
-            Head::Hyper => {
-                return super::serve_hyper(st, Rewind::new(buf.freeze(), client), stop).await
-            }
-            Head::Gone => return,
-        };
+        let (head_len, close) =
+            match read_head(&mut client, &mut buf, started, st.cfg.header_timeout).await {
+                Head::Lean(n, close) => (n, close),
+                Head::Hyper => {
+                    return super::serve_hyper(st, Rewind::new(buf.freeze(), client), stop).await
+                }
+                Head::Gone => return,
+            };
         let second = SystemClock.now();
         let offset = st.clocks.offset(upstream_authority(&st));
         let head = &buf[..head_len];
@@ -106,6 +110,14 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
         if close || !keep {
             return;
         }
+    }
+}
+
+/// Resolves at `t`, or never.
+async fn sleep_until(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -261,7 +273,9 @@ enum UpError {
     Connect(std::io::Error),
     Io(std::io::Error),
     /// The connection ended before a whole head arrived; `nothing` when no byte came at all.
-    Closed { nothing: bool },
+    Closed {
+        nothing: bool,
+    },
     Malformed(String),
 }
 
@@ -352,7 +366,13 @@ async fn forward(
         Framing::Length(n) => n,
         _ => 0,
     };
-    let mut done = take_body(&mut conn.buf, &mut out, answer.framing, &mut left, &mut scan);
+    let mut done = take_body(
+        &mut conn.buf,
+        &mut out,
+        answer.framing,
+        &mut left,
+        &mut scan,
+    );
     let written = client.write_all(&out).await;
     st.cfg.sink.record(&rec);
     if written.is_err() {
@@ -388,7 +408,13 @@ async fn forward(
                     return false;
                 }
                 chunk.clear();
-                done = take_body(&mut conn.buf, &mut chunk, answer.framing, &mut left, &mut scan);
+                done = take_body(
+                    &mut conn.buf,
+                    &mut chunk,
+                    answer.framing,
+                    &mut left,
+                    &mut scan,
+                );
                 if client.write_all(&chunk).await.is_err() {
                     *up = None;
                     return false;
@@ -556,7 +582,9 @@ fn answer_head(
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .ok_or_else(|| UpError::Malformed("a Content-Length that is no number".into()))?;
             if content_length.is_some_and(|c| c != n) {
-                return Err(UpError::Malformed("two different Content-Length values".into()));
+                return Err(UpError::Malformed(
+                    "two different Content-Length values".into(),
+                ));
             }
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -866,20 +894,38 @@ mod tests {
             r.parse(raw).unwrap();
             answer_head(&r, is_head, false)
         };
-        let a = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n", false).unwrap();
+        let a = parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n",
+            false,
+        )
+        .unwrap();
         assert_eq!((a.framing, a.upstream_closes), (Framing::Length(5), false));
-        assert!(!String::from_utf8_lossy(&a.out).to_ascii_lowercase().contains("keep-alive"));
+        assert!(!String::from_utf8_lossy(&a.out)
+            .to_ascii_lowercase()
+            .contains("keep-alive"));
         let a = parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true).unwrap();
         assert_eq!(a.framing, Framing::Empty);
-        let a = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false).unwrap();
+        let a = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            false,
+        )
+        .unwrap();
         assert_eq!(a.framing, Framing::Chunked);
         assert!(String::from_utf8_lossy(&a.out).contains("Transfer-Encoding: gzip, chunked"));
         let a = parse(b"HTTP/1.0 200 OK\r\n\r\n", false).unwrap();
         assert_eq!((a.framing, a.upstream_closes), (Framing::UntilClose, true));
         assert!(String::from_utf8_lossy(&a.out).contains("Connection: close"));
-        let a = parse(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false).unwrap();
+        let a = parse(
+            b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n",
+            false,
+        )
+        .unwrap();
         assert_eq!(a.framing, Framing::Empty);
-        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", false).is_err());
+        assert!(parse(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            false
+        )
+        .is_err());
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false).is_err());
     }
 

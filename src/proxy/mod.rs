@@ -834,7 +834,6 @@ impl Outbound {
         self.rec.upstream_status = Some(status);
         self.rec.status = status;
     }
-
 }
 
 /// Reads the service's error code, message and request id from a small error body.
@@ -859,7 +858,11 @@ fn timeout_message(st: &State, upstream: &Upstream) -> String {
 }
 
 /// Phase forward through hyper: any body, TLS upstreams, recording, forward mode.
-async fn forward_hyper(st: Arc<State>, req: HRequest<Incoming>, o: Outbound) -> HResponse<ProxyBody> {
+async fn forward_hyper(
+    st: Arc<State>,
+    req: HRequest<Incoming>,
+    o: Outbound,
+) -> HResponse<ProxyBody> {
     let mut o = o;
     let meter = Meter::default();
     let expected_hash = o
