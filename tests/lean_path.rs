@@ -1,7 +1,8 @@
 //! The lean path (bodyless requests to a plain-http upstream, served without hyper): framing of
-//! every kind passes through byte for byte, kept upstream connections that the upstream closed
-//! are replaced, a connection moves to hyper when a request has a body, the per-connection
-//! memo never outlives its second, and `--upstream-idle` closes the kept upstream connection.
+//! every kind passes through byte for byte, small bodies are hash-checked whole and forwarded
+//! unchanged, kept upstream connections that the upstream closed are replaced, a connection
+//! moves to hyper when a body is larger than the lean limit, the per-connection memo never
+//! outlives its second, and `--upstream-idle` closes the kept upstream connection.
 //! The upstream is a raw socket that records each request head it receives, so the test can
 //! check what sigtap sent (a fresh signature, verified here with the engine).
 
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Seen {
     heads: Mutex<Vec<String>>,
+    bodies: Mutex<Vec<Vec<u8>>>,
     connections: AtomicUsize,
     closed: AtomicUsize,
 }
@@ -64,6 +66,17 @@ fn serve_raw(c: TcpStream, seen: &Seen) {
             }
         }
         seen.heads.lock().unwrap().push(head.clone());
+        let len: usize = head
+            .to_ascii_lowercase()
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        seen.bodies.lock().unwrap().push(body);
         let is_head = head.starts_with("HEAD ");
         let path = head.split(' ').nth(1).unwrap_or("").to_string();
         let (answer, close): (Vec<u8>, bool) = if path.starts_with("/b/chunked") {
@@ -353,7 +366,7 @@ fn the_memo_never_outlives_its_second_nor_covers_a_changed_byte() {
 }
 
 #[test]
-fn a_request_with_a_body_moves_the_connection_to_hyper() {
+fn a_large_body_moves_the_connection_to_hyper() {
     let (mock, maddr) = start_mock(&[]);
     let _mock = mock;
     let proxy = start_sigtap(
@@ -369,13 +382,21 @@ fn a_request_with_a_body_moves_the_connection_to_hyper() {
         h.starts_with("HTTP/1.1 200"),
         "create bucket (bodyless, lean): {h}"
     );
+    // a body over the lean limit (64 KiB): hyper streams it, and keeps the connection
+    let big: Vec<u8> = (0..70 * 1024u32).map(|i| (i % 253) as u8).collect();
     let put = presigned("PUT", &a, "/lean-bucket/k", 600);
-    send(&mut c, "PUT", &put, &a, "Content-Length: 5\r\n");
-    c.write_all(b"12345").unwrap();
+    send(
+        &mut c,
+        "PUT",
+        &put,
+        &a,
+        &format!("Content-Length: {}\r\n", big.len()),
+    );
+    c.write_all(&big).unwrap();
     let (h, _) = read_answer(&mut c, false);
     assert!(
         h.starts_with("HTTP/1.1 200"),
-        "put with a body (hyper): {h}"
+        "put with a large body (hyper): {h}"
     );
     // a head that arrives in two pieces, on the same (now hyper) connection and on a new one
     let get = presigned("GET", &a, "/lean-bucket/k", 600);
@@ -386,8 +407,11 @@ fn a_request_with_a_body_moves_the_connection_to_hyper() {
         std::thread::sleep(Duration::from_millis(150));
         conn.write_all(y.as_bytes()).unwrap();
         let (h, body) = read_answer(conn, false);
-        assert!(h.starts_with("HTTP/1.1 200") && body == b"12345", "{h}");
+        assert!(h.starts_with("HTTP/1.1 200") && body == big, "{h}");
     }
+    let recs = records(&proxy);
+    assert_eq!(recs.len(), 4);
+    assert!(recs.iter().all(|r| r["status"] == 200), "{recs:?}");
 }
 
 #[test]
@@ -427,4 +451,76 @@ fn the_kept_upstream_connection_closes_after_upstream_idle() {
     let (h, _) = read_answer(&mut c, false);
     assert!(h.starts_with("HTTP/1.1 200"), "{h}");
     assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+}
+
+/// A SigV4 header-signed PUT head for the proxy's host, over `body` (its hash signed).
+fn signed_put(addr: &str, path: &str, body: &[u8], claimed: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = claimed
+        .map(str::to_string)
+        .unwrap_or_else(|| sigtap::sig::encode::hex(&Sha256::digest(body)));
+    let raw = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nx-amz-content-sha256: {hash}\r\n\r\n",
+        body.len()
+    );
+    let req = sigtap::wire::Request::parse(raw.as_bytes()).unwrap();
+    let signed = sign_v4(&req, unix_now(), Some(&hash), None)
+        .plan
+        .apply(&req);
+    String::from_utf8(signed.to_bytes()).unwrap()
+}
+
+#[test]
+fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
+    let (up, seen) = raw_upstream();
+    let proxy = start_sigtap(
+        &format!("http://{up}"),
+        &["--access-key", AK, "--secret-key", SK],
+    );
+    let a = proxy.addr.clone();
+    let mut c = connect(&a);
+    let body: Vec<u8> = (0..1024u32).map(|i| (i * 7 % 251) as u8).collect();
+    // whole, twice (the second head from the memo, the body checked again)
+    let head = signed_put(&a, "/b/put", &body, None);
+    for _ in 0..2 {
+        c.write_all(head.as_bytes()).unwrap();
+        c.write_all(&body).unwrap();
+        let (h, _) = read_answer(&mut c, false);
+        assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    }
+    // the same head with other bytes of the same length: the hash check refuses them
+    let mut other = body.clone();
+    other[512] ^= 1;
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&other).unwrap();
+    let (h, text) = read_answer(&mut c, false);
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        h.starts_with("HTTP/1.1 400") && text.contains("XAmzContentSHA256Mismatch"),
+        "{h}{text}"
+    );
+    // the body a while after its head
+    let later = signed_put(&a, "/b/later", &body, None);
+    c.write_all(later.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.write_all(&body).unwrap();
+    let (h, _) = read_answer(&mut c, false);
+    assert!(h.starts_with("HTTP/1.1 200"), "{h}");
+    let bodies = seen.bodies.lock().unwrap().clone();
+    assert_eq!(
+        bodies.len(),
+        3,
+        "the refused body never reached the upstream"
+    );
+    assert!(
+        bodies.iter().all(|b| *b == body),
+        "bytes changed on the way"
+    );
+    let recs = records(&proxy);
+    assert_eq!(
+        recs.iter()
+            .map(|r| r["bytes_in"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1024; 4]
+    );
 }

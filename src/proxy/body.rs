@@ -45,6 +45,21 @@ impl Meter {
     }
 }
 
+fn mismatch_message(got: &str, want: &str) -> String {
+    format!("the body hashes to {got} but x-amz-content-sha256 says {want}; the upstream request was aborted")
+}
+
+/// For a body held whole: why it does not match a hex `x-amz-content-sha256` (`None` when it
+/// matches, or the header is no hex hash, such as UNSIGNED-PAYLOAD).
+pub fn payload_mismatch(body: &[u8], header: &str) -> Option<String> {
+    if header.len() != 64 || !header.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let got = crate::sig::encode::hex(&Sha256::digest(body));
+    let want = header.to_ascii_lowercase();
+    (got != want).then(|| mismatch_message(&got, &want))
+}
+
 /// Passes frames through, counting bytes and (optionally) hashing them; at the end, a hash
 /// that differs from the expected one turns into an error, so the upstream request is aborted.
 pub struct Checked<B> {
@@ -94,9 +109,7 @@ where
                 if let Some((h, want)) = this.hasher.take() {
                     let got = crate::sig::encode::hex(&h.finalize());
                     if got != want {
-                        let why = format!(
-                            "the body hashes to {got} but x-amz-content-sha256 says {want}; the upstream request was aborted"
-                        );
+                        let why = mismatch_message(&got, &want);
                         if let Ok(mut m) = this.meter.0.lock() {
                             m.hash_mismatch = Some(why.clone());
                         }

@@ -28,6 +28,8 @@ const MAX_HEADERS: usize = 64;
 const MAX_RESPONSE_HEAD: usize = 256 * 1024;
 /// A request head this path reads whole; a longer one goes to hyper (its limit is larger).
 const MAX_LEAN_HEAD: usize = 16 * 1024;
+/// Request bodies up to this size are read whole (and their hash checked) before forwarding.
+const MAX_LEAN_BODY: usize = 64 * 1024;
 /// Body bytes moved per read while streaming an answer.
 const STREAM_CHUNK: usize = 64 * 1024;
 
@@ -60,17 +62,19 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             }
         }
         let started = Instant::now();
-        let (head_len, close) =
+        let (head_len, lean) =
             match read_head(&mut client, &mut buf, started, st.cfg.header_timeout).await {
-                Head::Lean(n, close) => (n, close),
+                Head::Lean(n, lean) => (n, lean),
                 Head::Hyper => {
                     return super::serve_hyper(st, Rewind::new(buf.freeze(), client), stop).await
                 }
                 Head::Gone => return,
             };
+        let close = lean.close;
+        let request = buf.split_to(head_len + lean.body);
+        let (head, body) = request.split_at(head_len);
         let second = SystemClock.now();
         let offset = st.clocks.offset(upstream_authority(&st));
-        let head = &buf[..head_len];
         let remembered = memo
             .as_ref()
             .filter(|m| m.second == second && m.offset == offset && m.head == head);
@@ -80,37 +84,64 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 o.rec.id = st.next_id();
                 o.started = started;
                 let upstream_head = m.upstream_head.clone();
-                buf.advance(head_len);
-                forward(&st, o, &upstream_head, &mut client, &mut up, close).await
+                send(&st, o, &upstream_head, body, &mut client, &mut up, close).await
             }
-            None => {
-                let wire = wire_of(head);
-                let planned = plan(&st, wire, started);
-                memo = None;
-                let keep_as = buf[..head_len].to_vec();
-                buf.advance(head_len);
-                match planned {
-                    Planned::Local(resp) => write_local(&mut client, resp, close).await.is_ok(),
-                    Planned::Forward(o) => {
-                        let upstream_head = request_head(&o);
-                        if o.upload.is_none() {
-                            memo = Some(Memo {
-                                head: keep_as,
-                                second,
-                                offset,
-                                planned: (*o).clone(),
-                                upstream_head: upstream_head.clone(),
-                            });
-                        }
-                        forward(&st, *o, &upstream_head, &mut client, &mut up, close).await
-                    }
+            None => match plan(&st, wire_of(head), started) {
+                Planned::Local(resp) => {
+                    memo = None;
+                    write_local(&mut client, resp, close).await.is_ok()
                 }
-            }
+                Planned::Forward(o) => {
+                    let upstream_head = request_head(&o);
+                    // upload ids depend on what the proxy saw before: never remembered
+                    memo = o.upload.is_none().then(|| Memo {
+                        head: head.to_vec(),
+                        second,
+                        offset,
+                        planned: (*o).clone(),
+                        upstream_head: upstream_head.clone(),
+                    });
+                    send(&st, *o, &upstream_head, body, &mut client, &mut up, close).await
+                }
+            },
         };
         if close || !keep {
             return;
         }
     }
+}
+
+/// Checks a small body against its `x-amz-content-sha256`, then forwards the request.
+async fn send(
+    st: &State,
+    mut o: Outbound,
+    head: &[u8],
+    body: &[u8],
+    client: &mut TcpStream,
+    up: &mut Option<UpConn>,
+    close: bool,
+) -> bool {
+    o.rec.bytes_in = body.len() as u64;
+    if let Some(why) = o
+        .outgoing
+        .header("x-amz-content-sha256")
+        .and_then(|want| super::body::payload_mismatch(body, want))
+    {
+        let resp = o.failed(
+            st,
+            400,
+            "XAmzContentSHA256Mismatch",
+            format!("sigtap: {why}"),
+        );
+        return write_local(client, resp, close).await.is_ok();
+    }
+    if body.is_empty() {
+        return forward(st, o, head, client, up, close).await;
+    }
+    let mut whole = Vec::with_capacity(head.len() + body.len());
+    whole.extend_from_slice(head);
+    whole.extend_from_slice(body);
+    forward(st, o, &whole, client, up, close).await
 }
 
 /// Resolves at `t`, or never.
@@ -131,8 +162,8 @@ fn upstream_authority(st: &State) -> &str {
 
 /// What the next request head turned out to be.
 enum Head {
-    /// A request this path serves: the head's length, whether to close after it.
-    Lean(usize, bool),
+    /// A request this path serves, whole in the buffer (head of this length, then the body).
+    Lean(usize, Lean),
     /// One for hyper (the bytes read so far stay in the buffer).
     Hyper,
     /// The client went away, or sent too slowly (the header timeout, as hyper applies it).
@@ -149,50 +180,74 @@ async fn read_head(
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
-        match req.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => {
-                return match lean_check(&req) {
-                    Some(close) => Head::Lean(n, close),
-                    None => Head::Hyper,
-                }
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_LEAN_HEAD => {}
+        let whole_head = match req.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => match lean_check(&req) {
+                Some(l) if buf.len() >= n + l.body => return Head::Lean(n, l),
+                Some(_) => true,
+                None => return Head::Hyper,
+            },
+            Ok(httparse::Status::Partial) if buf.len() < MAX_LEAN_HEAD => false,
             _ => return Head::Hyper,
-        }
+        };
         let left = timeout.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, client.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
+            // a body slower than the header timeout: hyper takes it from here
+            Err(_) if whole_head => return Head::Hyper,
             _ => return Head::Gone,
         }
     }
 }
 
-/// Whether this path serves the request (`Some(close)`: the client asked to close after it);
-/// `None` when the hyper path must take it.
-fn lean_check(req: &httparse::Request) -> Option<bool> {
+/// A request the lean path serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lean {
+    /// The body's length (Content-Length; at most `MAX_LEAN_BODY`).
+    body: usize,
+    /// The client asked to close the connection after this request.
+    close: bool,
+}
+
+/// Whether this path serves the request; `None` when the hyper path must take it: a body that
+/// is chunked, larger than `MAX_LEAN_BODY`, aws-chunked (re-framed) or announced with
+/// `Expect`, an upgrade, HTTP/1.0, an absolute-form target.
+fn lean_check(req: &httparse::Request) -> Option<Lean> {
     let method = req.method?;
     let target = req.path?;
     if req.version != Some(1) || method == "CONNECT" || !target.starts_with('/') {
         return None;
     }
-    let mut close = false;
+    let mut lean = Lean {
+        body: 0,
+        close: false,
+    };
+    let mut lengths = 0;
     for h in req.headers.iter() {
         let name = h.name;
+        let value = h.value.trim_ascii();
         if name.eq_ignore_ascii_case("transfer-encoding")
             || name.eq_ignore_ascii_case("expect")
             || name.eq_ignore_ascii_case("upgrade")
-            || (name.eq_ignore_ascii_case("content-length") && h.value.trim_ascii() != b"0")
+            || name.eq_ignore_ascii_case("x-amz-decoded-content-length")
+            || (name.eq_ignore_ascii_case("x-amz-content-sha256")
+                && value.starts_with(b"STREAMING-"))
         {
             return None;
         }
+        if name.eq_ignore_ascii_case("content-length") {
+            lengths += 1;
+            lean.body = std::str::from_utf8(value).ok()?.parse().ok()?;
+            if lengths > 1 || lean.body > MAX_LEAN_BODY {
+                return None;
+            }
+        }
         if name.eq_ignore_ascii_case("connection") {
-            close |= h
-                .value
+            lean.close |= value
                 .split(|b| *b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
     }
-    Some(close)
+    Some(lean)
 }
 
 /// The request as the pipeline sees it (from a head `lean_check` accepted).
@@ -935,9 +990,9 @@ mod tests {
             let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut r = httparse::Request::new(&mut h);
             r.parse(raw).unwrap();
-            lean_check(&r).map(|close| {
+            lean_check(&r).map(|l| {
                 let w = wire_of(raw);
-                (w.path, w.query, close)
+                (w.path, w.query, l.close)
             })
         };
         assert_eq!(
@@ -945,8 +1000,12 @@ mod tests {
             Some(("/b/k".into(), Some("x=1".into()), true))
         );
         assert!(lean(b"DELETE /b/k HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_some());
+        assert!(lean(b"PUT /b/k HTTP/1.1\r\nContent-Length: 65536\r\n\r\n").is_some());
         for raw in [
-            &b"PUT /b/k HTTP/1.1\r\nContent-Length: 3\r\n\r\n"[..],
+            &b"PUT /b/k HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"[..],
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nx-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD\r\n\r\n",
             b"PUT /b/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"PUT /b/k HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
             b"GET /b/k HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
