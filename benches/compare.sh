@@ -2,7 +2,10 @@
 # Side-by-side small-request benchmark, one run, one machine: 1 KiB GET and PUT over keep-alive
 # connections, directly to nginx, through sigtap (verify + re-sign every request, per-request
 # log on in its default human format, redirected to a file), through nginx proxy_pass (no
-# verification; upstream keepalive 64) and through mitmproxy in reverse mode. Prints a
+# verification; upstream keepalive 64) and through mitmproxy in reverse mode. GET runs twice
+# more with 512 rotating presigned URLs (sigtap's per-connection memo never hits: the cost of
+# SDK-like traffic where every signature is new), through nginx and sigtap; their ratio is to
+# nginx with the same rotating script. Prints a
 # markdown table of throughput (best of ROUNDS) and wrk's p50/p99, then the added latency at a
 # fixed rate (half of direct's best throughput, oha -q) at 16 connections.
 #
@@ -63,11 +66,26 @@ wrk.method = "PUT"
 local f = io.open("$W/body", "rb"); wrk.body = f:read("*a"); f:close()
 LUA
 sigpath() { echo "/${1#*://*/}"; }
+# rotating URLs: 512 presigned GETs of the same object (the query differs), taken in turn, so no
+# connection sends the same head twice in a row and sigtap's memo never answers (every request
+# is verified and re-signed from scratch, as SDK traffic is). nginx gets the same script.
+for i in $(seq 512); do sigpath "$("$BIN" presign --scheme sigv4 --region us-east-1 --expires 3600 --access-key $AK --secret-key $SK "http://$SADDR/bucket/obj?n=$i")"; done > "$W/rotating.txt"
+cat > "$W/rotate.lua" <<LUA
+local paths = {}
+for line in io.lines("$W/rotating.txt") do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+LUA
 declare -A URL=(
   [direct]="http://127.0.0.1:$ORIGIN"
   [sigtap]="http://$SADDR"
   [nginx-proxy]="http://127.0.0.1:$NPROXY"
   [mitmproxy]="http://127.0.0.1:$MITM"
+  [nginx-proxy-rotating]="http://127.0.0.1:$NPROXY"
+  [sigtap-rotating]="http://$SADDR"
 )
 path_for() { # path_for TARGET METHOD
   if [ "$1" = sigtap ]; then
@@ -78,6 +96,7 @@ run_wrk() { # run_wrk URL METHOD CONNS -> "rps p50 p99 errors"
   local threads=2 script=()
   [ "$3" = 1 ] && threads=1
   [ "$2" = PUT ] && script=(-s "$W/put.lua")
+  [ "${4:-}" = rotating ] && script=(-s "$W/rotate.lua")
   local out
   out=$(wrk -t$threads -c"$3" -d"${DUR}s" --latency "${script[@]}" "$1")
   echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$out" | awk '$1=="50%" {print $2}') $(echo "$out" | awk '$1=="99%" {print $2}') $(echo "$out" | awk '/Non-2xx|Socket errors/ {printf "%s ", $0}')"
@@ -90,16 +109,19 @@ echo "|---|---|---|---|---|---|---|---|"
 declare -A BEST
 for method in GET PUT; do
   for conns in 1 16 64; do
-    for target in direct nginx-proxy sigtap mitmproxy; do
+    targets="direct nginx-proxy sigtap mitmproxy"
+    [ $method = GET ] && targets="$targets nginx-proxy-rotating sigtap-rotating"
+    for target in $targets; do
       best=0; line=""
       for _ in $(seq "$ROUNDS"); do
-        r=$(run_wrk "${URL[$target]}$(path_for $target $method)" $method $conns)
+        r=$(run_wrk "${URL[$target]}$(path_for $target $method)" $method $conns "${target##*-}")
         rps=${r%% *}
         if python3 -c "import sys; sys.exit(0 if float('$rps' or 0) > float('$best') else 1)"; then best=$rps; line=$r; fi
       done
       BEST[$method$conns$target]=$best
       read -r rps p50 p99 errs <<< "$line"
-      ratio=$(python3 -c "b=float('${BEST[$method${conns}nginx-proxy]:-0}' or 0); print('%.2fx' % (float('$best')/b) if b else '-')")
+      base=nginx-proxy; [ "$target" = sigtap-rotating ] && base=nginx-proxy-rotating
+      ratio=$(python3 -c "b=float('${BEST[$method${conns}$base]:-0}' or 0); print('%.2fx' % (float('$best')/b) if b else '-')")
       echo "| $method 1 KiB | $conns | $target | $best | $ratio | $p50 | $p99 | ${errs:-0} |"
     done
   done

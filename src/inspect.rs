@@ -81,6 +81,8 @@ pub struct Report {
     pub window: Option<Window>,
     pub findings: Vec<Finding>,
     pub stages: Stages,
+    /// The parsed SigV4 authorization, when there was one (re-signing reuses it).
+    pub v4_auth: Option<v4::V4Auth>,
     pub method: String,
     pub host: Option<String>,
     pub path: String,
@@ -97,6 +99,7 @@ impl Report {
             window: None,
             findings: Vec::new(),
             stages: Stages::default(),
+            v4_auth: None,
             method: req.method.clone(),
             host: req.host().map(str::to_string),
             path: req.path.clone(),
@@ -581,6 +584,7 @@ impl Inspector {
         if !presigned && check_body {
             self.v4_body(req, &auth, sent_hash, key, r);
         }
+        r.v4_auth = Some(auth);
         verified
     }
 

@@ -200,10 +200,10 @@ fn every_framing_passes_through_and_each_request_is_signed_afresh() {
     );
     let a = proxy.addr.clone();
     let mut c = connect(&a);
-    // the same presigned GET twice (the second from the memo), then every framing on the same
-    // connection
+    // the same presigned GET three times (remembered the second time, the third from the memo),
+    // then every framing on the same connection
     let get = presigned("GET", &a, "/b/len", 600);
-    for _ in 0..2 {
+    for _ in 0..3 {
         send(&mut c, "GET", &get, &a, "");
         let (h, body) = read_answer(&mut c, false);
         assert!(h.starts_with("HTTP/1.1 200"), "{h}");
@@ -268,7 +268,7 @@ fn every_framing_passes_through_and_each_request_is_signed_afresh() {
 
     // every head the upstream got carries a fresh signature for its own host, valid now
     let heads = seen.heads.lock().unwrap().clone();
-    assert_eq!(heads.len(), 9, "{heads:#?}");
+    assert_eq!(heads.len(), 10, "{heads:#?}");
     let insp = verifier();
     for h in &heads {
         let req = sigtap::wire::Request::parse(h.as_bytes()).unwrap();
@@ -283,7 +283,7 @@ fn every_framing_passes_through_and_each_request_is_signed_afresh() {
     );
     // and the log has one record per request, the error named
     let recs = records(&proxy);
-    assert_eq!(recs.len(), 9);
+    assert_eq!(recs.len(), 10);
     assert!(recs
         .iter()
         .all(|r| r["action"] == "resigned" && r["client"]["verdict"] == "valid"));
@@ -291,7 +291,7 @@ fn every_framing_passes_through_and_each_request_is_signed_afresh() {
         .iter()
         .any(|r| r["upstream"]["error_code"] == "NoSuchKey"));
     let ids: Vec<u64> = recs.iter().map(|r| r["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, (1..=9).collect::<Vec<u64>>());
+    assert_eq!(ids, (1..=10).collect::<Vec<u64>>());
 }
 
 #[test]
@@ -480,9 +480,9 @@ fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
     let a = proxy.addr.clone();
     let mut c = connect(&a);
     let body: Vec<u8> = (0..1024u32).map(|i| (i * 7 % 251) as u8).collect();
-    // whole, twice (the second head from the memo, the body checked again)
+    // whole, three times (the third head from the memo, the body checked again)
     let head = signed_put(&a, "/b/put", &body, None);
-    for _ in 0..2 {
+    for _ in 0..3 {
         c.write_all(head.as_bytes()).unwrap();
         c.write_all(&body).unwrap();
         let (h, _) = read_answer(&mut c, false);
@@ -509,7 +509,7 @@ fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
     let bodies = seen.bodies.lock().unwrap().clone();
     assert_eq!(
         bodies.len(),
-        3,
+        4,
         "the refused body never reached the upstream"
     );
     assert!(
@@ -521,6 +521,6 @@ fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
         recs.iter()
             .map(|r| r["bytes_in"].as_u64().unwrap())
             .collect::<Vec<_>>(),
-        vec![1024; 4]
+        vec![1024; 5]
     );
 }

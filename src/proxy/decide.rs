@@ -234,15 +234,11 @@ pub fn resign(
     }
     match scheme {
         Scheme::Sigv4 | Scheme::None => {
-            let client_auth = if r.scheme == Scheme::Sigv4 && !p.fresh {
-                if presign {
-                    v4::parse_presigned(req, Rules::S3).ok()
-                } else {
-                    v4::parse_header(req, req.header("authorization").unwrap_or("")).ok()
-                }
-            } else {
-                None
-            };
+            // the client's authorization as inspect parsed it
+            let client_auth = r
+                .v4_auth
+                .as_ref()
+                .filter(|_| r.scheme == Scheme::Sigv4 && !p.fresh);
             let region = p
                 .region
                 .map(str::to_string)

@@ -47,6 +47,9 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut up: Option<UpConn> = None;
     let mut memo: Option<Memo> = None;
+    // the previous head: a head is remembered when it comes a second time in a row, so that
+    // traffic whose heads all differ never pays for copying the plan
+    let mut last_head: Vec<u8> = Vec::new();
     loop {
         while buf.is_empty() {
             // idle between requests: wait for the next one or the shutdown, and let the kept
@@ -94,13 +97,15 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 Planned::Forward(o) => {
                     let upstream_head = request_head(&o);
                     // upload ids depend on what the proxy saw before: never remembered
-                    memo = o.upload.is_none().then(|| Memo {
+                    memo = (o.upload.is_none() && last_head == head).then(|| Memo {
                         head: head.to_vec(),
                         second,
                         offset,
                         planned: (*o).clone(),
                         upstream_head: upstream_head.clone(),
                     });
+                    last_head.clear();
+                    last_head.extend_from_slice(head);
                     send(&st, *o, &upstream_head, body, &mut client, &mut up, close).await
                 }
             },

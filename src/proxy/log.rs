@@ -17,9 +17,13 @@ pub fn redact(text: &str) -> String {
     // not one is copied whole
     while i < b.len() {
         if !b[i].is_ascii_alphanumeric() {
-            let ch = text[i..].chars().next().unwrap_or(' ');
-            out.push(ch);
-            i += ch.len_utf8();
+            // up to the next ASCII alphanumeric: always a character boundary
+            let run = b[i..]
+                .iter()
+                .position(|c| c.is_ascii_alphanumeric())
+                .unwrap_or(b.len() - i);
+            out.push_str(&text[i..i + run]);
+            i += run;
             continue;
         }
         let run = b[i..]

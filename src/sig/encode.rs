@@ -27,6 +27,30 @@ pub fn uri_encode(data: &[u8], keep_slash: bool) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// `uri_encode(percent_decode(s))`, borrowed when `s` is already in that form (every byte
+/// unreserved, every escape upper-case and needed): the usual case, without allocating.
+pub fn reencoded(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if is_unreserved(b[i]) {
+            i += 1;
+            continue;
+        }
+        let escaped = b[i] == b'%'
+            && i + 2 < b.len()
+            && matches!(b.get(i + 1), Some(b'0'..=b'9' | b'A'..=b'F'))
+            && matches!(b.get(i + 2), Some(b'0'..=b'9' | b'A'..=b'F'));
+        let needed = escaped
+            && !is_unreserved(hex_val(b[i + 1]).unwrap_or(0) << 4 | hex_val(b[i + 2]).unwrap_or(0));
+        if !needed {
+            return std::borrow::Cow::Owned(uri_encode(&percent_decode(s), false));
+        }
+        i += 3;
+    }
+    std::borrow::Cow::Borrowed(s)
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -152,6 +176,19 @@ mod tests {
         );
         assert_eq!(uri_encode("a/b c".as_bytes(), true), "a/b%20c");
         assert_eq!(uri_encode("é".as_bytes(), false), "%C3%A9");
+    }
+
+    #[test]
+    fn reencoding_borrows_only_what_is_already_canonical() {
+        for s in [
+            "abc-_.~", "a%2Fb", "%C3%A9", "a%2fb", "%41", "a b", "a+b", "%", "%4", "%zz", "a%2",
+            "", "x%20", "%7E", "%25",
+        ] {
+            let r = reencoded(s);
+            assert_eq!(r, uri_encode(&percent_decode(s), false), "{s:?}");
+            let borrowed = matches!(r, std::borrow::Cow::Borrowed(_));
+            assert_eq!(borrowed, r == s, "{s:?}");
+        }
     }
 
     #[test]

@@ -4,13 +4,14 @@
 pub mod chunked;
 
 use super::crypto::{ct_eq, hmac_sha256, sha256, EMPTY_SHA256};
-use super::encode::{decoded_text, hex, percent_decode, split_query, text, uri_encode};
+use super::encode::{decoded_text, hex, percent_decode, reencoded, split_query, uri_encode};
 use super::plan::SigningPlan;
 use crate::clock::UnixTime;
 use crate::sig::encode::clip;
 use crate::timefmt::{amz_date, parse_amz_date, parse_http_date};
 use crate::wire::Request;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -235,18 +236,13 @@ pub fn parse_header(req: &Request, value: &str) -> Result<V4Auth, String> {
 }
 
 /// Decoded query parameters (name, value) in wire order.
-pub fn decoded_query(req: &Request) -> Vec<(String, String)> {
+pub fn decoded_query(req: &Request) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
     req.query
         .as_deref()
         .map(|q| {
             split_query(q)
                 .iter()
-                .map(|p| {
-                    (
-                        text(&percent_decode(p.name)),
-                        text(&percent_decode(p.value)),
-                    )
-                })
+                .map(|p| (decoded_text(p.name), decoded_text(p.value)))
                 .collect()
         })
         .unwrap_or_default()
@@ -255,7 +251,7 @@ pub fn decoded_query(req: &Request) -> Vec<(String, String)> {
 /// Parses the `X-Amz-*` parameters of a presigned URL.
 pub fn parse_presigned(req: &Request, rules: Rules) -> Result<V4Auth, String> {
     let q = decoded_query(req);
-    let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_ref());
     let alg = get("X-Amz-Algorithm").unwrap_or("");
     if alg != ALGORITHM {
         return Err(format!(
@@ -368,18 +364,16 @@ pub fn canonical_query(raw_query: Option<&str>, presigned: bool, form: QueryForm
     let Some(q) = raw_query else {
         return String::new();
     };
-    let mut pairs: Vec<(String, String)> = split_query(q)
+    // borrowed wherever the client's encoding is already the canonical one
+    let mut pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> = split_query(q)
         .into_iter()
         .filter(|p| !(presigned && decoded_text(p.name) == "X-Amz-Signature"))
         .map(|p| match form {
-            QueryForm::Raw => (p.name.to_string(), p.value.to_string()),
-            QueryForm::Reencode => (
-                uri_encode(&percent_decode(p.name), false),
-                uri_encode(&percent_decode(p.value), false),
-            ),
+            QueryForm::Raw => (Cow::Borrowed(p.name), Cow::Borrowed(p.value)),
+            QueryForm::Reencode => (reencoded(p.name), reencoded(p.value)),
             QueryForm::ReencodePlusAsSpace => (
-                uri_encode(&super::encode::form_decode(p.name), false),
-                uri_encode(&super::encode::form_decode(p.value), false),
+                Cow::Owned(uri_encode(&super::encode::form_decode(p.name), false)),
+                Cow::Owned(uri_encode(&super::encode::form_decode(p.value), false)),
             ),
         })
         .collect();
