@@ -524,3 +524,44 @@ fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
         vec![1024; 5]
     );
 }
+
+#[test]
+fn a_body_that_does_not_match_its_hash_never_reaches_the_upstream_whole() {
+    let (up, seen) = raw_upstream();
+    let proxy = start_sigtap(
+        &format!("http://{up}"),
+        &["--access-key", AK, "--secret-key", SK],
+    );
+    let a = proxy.addr.clone();
+    // 1 KiB: the lean path; 100 KiB: hyper, hashed inline; 6 MiB: hyper, hashed on a helper
+    // thread while it streams
+    for size in [1024usize, 100 * 1024, 6 * 1024 * 1024] {
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let mut other = body.clone();
+        other[size - 1] ^= 1; // the last byte differs: only the full hash can tell
+        for (sent, ok) in [(&body, true), (&other, false)] {
+            let mut c = connect(&a);
+            c.write_all(signed_put(&a, "/b/hashed", &body, None).as_bytes())
+                .unwrap();
+            c.write_all(sent).unwrap();
+            let (h, text) = read_answer(&mut c, false);
+            let text = String::from_utf8_lossy(&text);
+            if ok {
+                assert!(h.starts_with("HTTP/1.1 200"), "{size} B: {h}{text}");
+            } else {
+                assert!(
+                    h.starts_with("HTTP/1.1 400") && text.contains("XAmzContentSHA256Mismatch"),
+                    "{size} B: {h}{text}"
+                );
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let bodies = seen.bodies.lock().unwrap();
+    let sizes: Vec<usize> = bodies.iter().map(Vec::len).collect();
+    assert_eq!(
+        sizes,
+        vec![1024, 100 * 1024, 6 * 1024 * 1024],
+        "only the matching bodies arrived whole"
+    );
+}
