@@ -75,7 +75,7 @@ pub struct Checked<B> {
 /// about 2 GB/s in series with the copying halved large hex-signed uploads).
 const HASH_AHEAD_MIN: u64 = 4 * 1024 * 1024;
 /// Frames queued for the helper at most (they are references to buffers already read).
-const HASH_AHEAD_QUEUE: usize = 16;
+const HASH_AHEAD_QUEUE: usize = 8;
 
 /// A helper thread hashing a body's frames in order while they are forwarded.
 struct Ahead {
