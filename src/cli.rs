@@ -256,6 +256,8 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub record_inline_limit: usize,
     /// Worker threads, each serving its connections start to finish (default: the number of CPUs).
+    /// Requests without a body or with one up to 64 KiB, to a plain-http upstream, take a lean
+    /// path without hyper (environment SIGTAP_LEAN=0 turns it off, to compare).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
     /// Larger bodies: stored beside the recording in FILE.bodies/ by SHA-256, or hash and size only.

@@ -31,7 +31,7 @@ const MAX_LEAN_HEAD: usize = 16 * 1024;
 /// Request bodies up to this size are read whole (and their hash checked) before forwarding.
 const MAX_LEAN_BODY: usize = 64 * 1024;
 /// Body bytes moved per read while streaming an answer.
-const STREAM_CHUNK: usize = 64 * 1024;
+const STREAM_CHUNK: usize = 128 * 1024;
 
 /// Whether this proxy's configuration can use the lean path (`SIGTAP_LEAN=0` turns it off, to
 /// compare).
@@ -446,8 +446,7 @@ async fn forward(
         }
         Ok(true) => {}
         Ok(false) => {
-            // stream the rest, one bounded buffer at a time
-            let mut chunk = Vec::with_capacity(STREAM_CHUNK);
+            // stream the rest, one bounded buffer at a time, written from where it was read
             while let Ok(false) = done {
                 conn.buf.reserve(STREAM_CHUNK);
                 let n = match tokio::time::timeout(
@@ -467,18 +466,20 @@ async fn forward(
                     *up = None;
                     return false;
                 }
-                chunk.clear();
-                done = take_body(
-                    &mut conn.buf,
-                    &mut chunk,
-                    answer.framing,
-                    &mut left,
-                    &mut scan,
-                );
-                if client.write_all(&chunk).await.is_err() {
+                let (n, finished) = match body_part(&conn.buf, answer.framing, &mut left, &mut scan)
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        done = Err(e);
+                        break;
+                    }
+                };
+                done = Ok(finished);
+                if client.write_all(&conn.buf[..n]).await.is_err() {
                     *up = None;
                     return false;
                 }
+                conn.buf.advance(n);
             }
             if done.is_err() {
                 *up = None;
@@ -504,28 +505,33 @@ fn take_body(
     left: &mut u64,
     scan: &mut ChunkScan,
 ) -> Result<bool, &'static str> {
-    match framing {
-        Framing::Empty => Ok(true),
+    let (n, done) = body_part(from, framing, left, scan)?;
+    to.extend_from_slice(&from[..n]);
+    from.advance(n);
+    Ok(done)
+}
+
+/// How many bytes at the start of `buf` belong to the current answer's body, and whether the
+/// body ends with them (`Err` when chunked framing is broken).
+fn body_part(
+    buf: &[u8],
+    framing: Framing,
+    left: &mut u64,
+    scan: &mut ChunkScan,
+) -> Result<(usize, bool), &'static str> {
+    Ok(match framing {
+        Framing::Empty => (0, true),
         Framing::Length(_) => {
-            let n = (*left).min(from.len() as u64) as usize;
-            to.extend_from_slice(&from[..n]);
-            from.advance(n);
+            let n = (*left).min(buf.len() as u64) as usize;
             *left -= n as u64;
-            Ok(*left == 0)
+            (n, *left == 0)
         }
-        Framing::Chunked => {
-            let end = scan.feed(from)?;
-            let n = end.unwrap_or(from.len());
-            to.extend_from_slice(&from[..n]);
-            from.advance(n);
-            Ok(end.is_some())
-        }
-        Framing::UntilClose => {
-            to.extend_from_slice(from);
-            from.clear();
-            Ok(false)
-        }
-    }
+        Framing::Chunked => match scan.feed(buf)? {
+            Some(end) => (end, true),
+            None => (buf.len(), false),
+        },
+        Framing::UntilClose => (buf.len(), false),
+    })
 }
 
 /// Writes the request head on the kept connection (or a new one) and reads the answer's head.
