@@ -937,6 +937,44 @@ mod tests {
         Ok(None)
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Any well-formed chunked body, cut anywhere and followed by more bytes: the scan
+        /// ends exactly after it; arbitrary bytes never panic it.
+        #[test]
+        fn chunked_scan_finds_the_end_of_any_body(
+            sizes in proptest::collection::vec(1usize..300, 0..6),
+            ext in proptest::bool::ANY,
+            trailers in proptest::collection::vec("[A-Za-z-]{1,12}: [ -~]{0,20}", 0..3),
+            cut in 0usize..4000,
+            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let mut body = Vec::new();
+            for (i, n) in sizes.iter().enumerate() {
+                body.extend_from_slice(format!("{n:x}").as_bytes());
+                if ext {
+                    body.extend_from_slice(b";name=value");
+                }
+                body.extend_from_slice(b"\r\n");
+                body.extend((0..*n).map(|j| (i * 31 + j) as u8));
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"0\r\n");
+            for t in &trailers {
+                body.extend_from_slice(t.as_bytes());
+                body.extend_from_slice(b"\r\n");
+            }
+            body.extend_from_slice(b"\r\n");
+            let end = body.len();
+            body.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+            let cut = cut % (body.len() + 1);
+            let (a, b) = body.split_at(cut);
+            proptest::prop_assert_eq!(scan_all(&[a, b]), Ok(Some(end)));
+            let _ = scan_all(&[&garbage]);
+        }
+    }
+
     #[test]
     fn chunked_ends_are_found_across_any_split() {
         let body = b"5;ext=1\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
