@@ -1,13 +1,13 @@
-//! The lean path: bodyless requests (GET, HEAD, DELETE, ...) on keep-alive connections to a
-//! plain-http upstream, served without hyper.
+//! The lean path: requests without a body or with a small one (GET, HEAD, DELETE, small PUTs)
+//! on keep-alive connections to a plain-http upstream, served without hyper.
 //!
 //! Why: on a small GET, hyper's server and client cost more CPU than verifying and re-signing
 //! the request does (docs/PERFORMANCE.md has the profile). This path parses the head with
 //! httparse, runs the same pipeline (`plan`: inspect, decide, re-sign, log record), writes the
 //! upstream request in one write to a connection kept for this client connection, and streams
-//! the answer back with its framing untouched. Anything it does not handle (a request body,
-//! `Expect`, `Upgrade`, HTTP/1.0, a head split across reads, a malformed head) hands the
-//! connection, with the bytes already read, to the hyper path for the rest of its life, so
+//! the answer back with its framing untouched. Anything it does not handle (a body over 64 KiB,
+//! chunked or aws-chunked, `Expect`, `Upgrade`, HTTP/1.0, a malformed or oversized head) hands
+//! the connection, with the bytes already read, to the hyper path for the rest of its life, so
 //! every limit, timeout and error answer stays hyper's.
 
 use super::{note_error_body, plan, timeout_message, Outbound, Planned, State, HOP, SMALL_ERROR};
@@ -86,8 +86,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 let mut o = m.planned.clone();
                 o.rec.id = st.next_id();
                 o.started = started;
-                let upstream_head = m.upstream_head.clone();
-                send(&st, o, &upstream_head, body, &mut client, &mut up, close).await
+                send(&st, o, &m.upstream_head, body, &mut client, &mut up, close).await
             }
             None => match plan(&st, wire_of(head), started) {
                 Planned::Local(resp) => {
@@ -241,7 +240,7 @@ fn lean_check(req: &httparse::Request) -> Option<Lean> {
         }
         if name.eq_ignore_ascii_case("content-length") {
             lengths += 1;
-            lean.body = std::str::from_utf8(value).ok()?.parse().ok()?;
+            lean.body = digits(value)? as usize;
             if lengths > 1 || lean.body > MAX_LEAN_BODY {
                 return None;
             }
@@ -253,6 +252,14 @@ fn lean_check(req: &httparse::Request) -> Option<Lean> {
         }
     }
     Some(lean)
+}
+
+/// A Content-Length value: ASCII digits only (no sign, no spaces inside), as RFC 9110 says.
+fn digits(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
 }
 
 /// The request as the pipeline sees it (from a head `lean_check` accepted).
@@ -643,9 +650,7 @@ fn answer_head(
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
+            let n = digits(h.value.trim_ascii())
                 .ok_or_else(|| UpError::Malformed("a Content-Length that is no number".into()))?;
             if content_length.is_some_and(|c| c != n) {
                 return Err(UpError::Malformed(
@@ -1054,6 +1059,7 @@ mod tests {
             &b"PUT /b/k HTTP/1.1\r\nContent-Length: 65537\r\n\r\n"[..],
             b"PUT /b/k HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n",
             b"PUT /b/k HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"PUT /b/k HTTP/1.1\r\nContent-Length: +3\r\n\r\n",
             b"PUT /b/k HTTP/1.1\r\nx-amz-content-sha256: STREAMING-AWS4-HMAC-SHA256-PAYLOAD\r\n\r\n",
             b"PUT /b/k HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"PUT /b/k HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
