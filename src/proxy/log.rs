@@ -10,8 +10,15 @@ use std::sync::{Arc, Mutex};
 /// Keeps the first 8 characters of anything that looks like a signature (40/64 hex digits,
 /// or 28 base64 characters ending in `=`), and of signature query values.
 pub fn redact(text: &str) -> String {
-    let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
+    redact_into(&mut out, text);
+    out
+}
+
+/// `redact`, appended to `out`.
+pub fn redact_into(out: &mut String, text: &str) {
+    let from = out.len();
+    let b = text.as_bytes();
     let mut i = 0;
     // one pass: a signature can only start where an alphanumeric run starts, so a run that is
     // not one is copied whole
@@ -59,7 +66,7 @@ pub fn redact(text: &str) -> String {
     }
     // percent-encoded SigV2 signatures in query strings
     for key in ["Signature=", "sign="] {
-        if let Some(pos) = out.find(key) {
+        if let Some(pos) = out[from..].find(key).map(|p| from + p) {
             let start = pos + key.len();
             let end = out[start..]
                 .find('&')
@@ -71,7 +78,6 @@ pub fn redact(text: &str) -> String {
             }
         }
     }
-    out
 }
 
 /// Session tokens (and their percent-encoded spelling) that a request carries: header
@@ -213,64 +219,70 @@ impl Record {
     }
 
     pub fn to_human(&self, color: bool) -> String {
-        let paint = |c: &str, s: &str| {
+        let mut out = String::with_capacity(512);
+        self.write_human(&mut out, color);
+        out
+    }
+
+    /// The human record, appended to `out` (written in place: the log runs once per request).
+    pub fn write_human(&self, out: &mut String, color: bool) {
+        use std::fmt::Write;
+        let paint = |out: &mut String, c: &str, s: &str| {
             if color {
-                format!("\x1b[{c}m{s}\x1b[0m")
+                let _ = write!(out, "\x1b[{c}m{s}\x1b[0m");
             } else {
-                s.to_string()
+                out.push_str(s);
             }
         };
-        let mark = match (self.action, self.status) {
-            ("rejected", _) => paint("31", "✗"),
-            (_, s) if s >= 400 => paint("33", "!"),
-            _ => paint("32", "✓"),
-        };
-        let mut head = format!(
-            "{mark} #{} {} {} → {}{} {} {:.1}ms [{} {} {}]",
-            self.id,
-            self.method,
-            redact(&self.target),
-            self.action,
-            self.resigned_as
-                .as_deref()
-                .map(|s| format!(" as {s}"))
-                .unwrap_or_default(),
-            self.status,
-            self.duration_ms,
-            self.scheme,
-            self.carrier,
-            self.verdict,
+        match (self.action, self.status) {
+            ("rejected", _) => paint(out, "31", "✗"),
+            (_, s) if s >= 400 => paint(out, "33", "!"),
+            _ => paint(out, "32", "✓"),
+        }
+        let _ = write!(out, " #{} {} ", self.id, self.method);
+        redact_into(out, &self.target);
+        let _ = write!(out, " → {}", self.action);
+        if let Some(s) = &self.resigned_as {
+            let _ = write!(out, " as {s}");
+        }
+        let _ = write!(
+            out,
+            " {} {:.1}ms [{} {} {}]",
+            self.status, self.duration_ms, self.scheme, self.carrier, self.verdict,
         );
         if let Some(c) = &self.upstream_error_code {
-            head.push_str(&format!(" upstream {c}"));
+            let _ = write!(out, " upstream {c}");
         }
-        let mut out = head;
         out.push('\n');
         for f in self
             .findings
             .iter()
             .filter(|f| f.severity != crate::findings::Severity::Info || self.action == "rejected")
         {
-            out.push_str(&format!(
-                "    {} {}{}: {}\n",
-                f.severity.as_str(),
-                f.code,
-                f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
-                redact(&f.message)
-            ));
+            let _ = write!(out, "    {} {}", f.severity.as_str(), f.code);
+            if let Some(c) = f.cause {
+                let _ = write!(out, " [{c}]");
+            }
+            out.push_str(": ");
+            redact_into(out, &f.message);
+            out.push('\n');
             if let Some(serde_json::Value::Array(lines)) = f.evidence.get("diff") {
                 for l in lines.iter().filter_map(|l| l.as_str()) {
-                    out.push_str(&format!(
-                        "        {}\n",
-                        paint(if l.starts_with('+') { "32" } else { "31" }, &redact(l))
-                    ));
+                    out.push_str("        ");
+                    paint(
+                        out,
+                        if l.starts_with('+') { "32" } else { "31" },
+                        &redact(l),
+                    );
+                    out.push('\n');
                 }
             }
         }
         if let Some(n) = &self.note {
-            out.push_str(&format!("    note: {}\n", redact(n)));
+            out.push_str("    note: ");
+            redact_into(out, n);
+            out.push('\n');
         }
-        out
     }
 }
 
@@ -401,16 +413,31 @@ impl Sink {
                 s.upstream_offset = r.clock_offset_s;
             }
         }
-        let text = if self.json {
-            r.to_json().to_string()
-        } else {
-            r.to_human(self.color)
-        };
-        if r.tokens.is_empty() {
-            self.write_line(&text);
-        } else {
-            self.write_line(&redact_tokens(&text, &r.tokens));
+        if self.json {
+            let text = r.to_json().to_string();
+            if r.tokens.is_empty() {
+                self.write_line(&text);
+            } else {
+                self.write_line(&redact_tokens(&text, &r.tokens));
+            }
+            return;
         }
+        // one line buffer per thread, reused
+        thread_local! {
+            static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut text) => {
+                text.clear();
+                r.write_human(&mut text, self.color);
+                if r.tokens.is_empty() {
+                    self.write_line(&text);
+                } else {
+                    self.write_line(&redact_tokens(&text, &r.tokens));
+                }
+            }
+            Err(_) => self.write_line(&redact_tokens(&r.to_human(self.color), &r.tokens)),
+        });
     }
 
     /// The shutdown summary.
@@ -452,6 +479,54 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn human_records_keep_their_layout() {
+        let mut f = Finding::error(
+            crate::findings::code::SIGNATURE_MISMATCH,
+            "Signature 0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea differs",
+        );
+        f.cause = Some("host-changed");
+        f.evidence
+            .insert("diff".into(), serde_json::json!(["-host:a", "+host:b"]));
+        let r = Record {
+            id: 7,
+            method: "GET".into(),
+            target: "/b/k?X-Amz-Signature=0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea&x=1".into(),
+            scheme: "sigv4".into(),
+            carrier: "query".into(),
+            verdict: "invalid".into(),
+            action: "rejected",
+            status: 403,
+            duration_ms: 0.25,
+            findings: vec![f, Finding::info(crate::findings::code::SIGNATURE_READING, "info shown for rejections")],
+            note: Some("answered locally: SignatureDoesNotMatch".into()),
+            upstream_error_code: Some("NoSuchKey".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            r.to_human(false),
+            "✗ #7 GET /b/k?X-Amz-Signature=0a64ae62…&x=1 → rejected 403 0.2ms [sigv4 query invalid] upstream NoSuchKey\n\
+             \x20   error signature-mismatch [host-changed]: Signature 0a64ae62… differs\n\
+             \x20       -host:a\n\
+             \x20       +host:b\n\
+             \x20   info signature-reading: info shown for rejections\n\
+             \x20   note: answered locally: SignatureDoesNotMatch\n"
+        );
+        let ok = Record {
+            action: "resigned",
+            resigned_as: Some("cos".into()),
+            status: 200,
+            findings: vec![],
+            note: None,
+            upstream_error_code: None,
+            ..r
+        };
+        assert_eq!(
+            ok.to_human(true),
+            "\x1b[32m✓\x1b[0m #7 GET /b/k?X-Amz-Signature=0a64ae62…&x=1 → resigned as cos 200 0.2ms [sigv4 query invalid]\n"
+        );
+    }
 
     #[test]
     fn signatures_are_cut_to_8_characters() {
