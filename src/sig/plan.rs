@@ -26,21 +26,20 @@ impl SigningPlan {
             out.set_header(k, v.clone());
         }
         if !self.remove_params.is_empty() || !self.append_query.is_empty() {
-            let mut pieces: Vec<String> = match &out.query {
-                Some(q) => q
-                    .split('&')
-                    .filter(|p| !p.is_empty())
-                    .filter(|p| {
-                        let name = p.split('=').next().unwrap_or("");
-                        let name = crate::sig::encode::text(&crate::sig::encode::form_decode(name));
-                        !self.remove_params.iter().any(|r| r == &name)
-                    })
-                    .map(str::to_string)
-                    .collect(),
-                None => Vec::new(),
-            };
-            pieces.extend(self.append_query.iter().cloned());
-            out.query = (!pieces.is_empty()).then(|| pieces.join("&"));
+            let old = out.query.take().unwrap_or_default();
+            let mut query = String::with_capacity(old.len() + 256);
+            let kept = old.split('&').filter(|p| !p.is_empty()).filter(|p| {
+                let name = p.split('=').next().unwrap_or("");
+                let name = crate::sig::encode::form_decoded_text(name);
+                !self.remove_params.iter().any(|r| *r == name)
+            });
+            for piece in kept.chain(self.append_query.iter().map(String::as_str)) {
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(piece);
+            }
+            out.query = (!query.is_empty()).then_some(query);
         }
         out
     }
