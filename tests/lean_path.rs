@@ -194,10 +194,7 @@ fn verifier() -> Inspector {
 #[test]
 fn every_framing_passes_through_and_each_request_is_signed_afresh() {
     let (up, seen) = raw_upstream();
-    let proxy = start_sigtap(
-        &format!("http://{up}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{up}"), &[]);
     let a = proxy.addr.clone();
     let mut c = connect(&a);
     // the same presigned GET three times (remembered the second time, the third from the memo),
@@ -298,10 +295,7 @@ fn every_framing_passes_through_and_each_request_is_signed_afresh() {
 fn the_memo_never_outlives_its_second_nor_covers_a_changed_byte() {
     // (the record's findings come from the pipeline: a remembered verdict would repeat them)
     let (up, seen) = raw_upstream();
-    let proxy = start_sigtap(
-        &format!("http://{up}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{up}"), &[]);
     let a = proxy.addr.clone();
     let mut c = connect(&a);
     // valid for 2 s: accepted now, refused (same bytes, same connection) once it has expired
@@ -369,10 +363,7 @@ fn the_memo_never_outlives_its_second_nor_covers_a_changed_byte() {
 fn a_large_body_moves_the_connection_to_hyper() {
     let (mock, maddr) = start_mock(&[]);
     let _mock = mock;
-    let proxy = start_sigtap(
-        &format!("http://{maddr}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{maddr}"), &[]);
     let a = proxy.addr.clone();
     let mut c = connect(&a);
     let put = presigned("PUT", &a, "/lean-bucket", 600);
@@ -417,17 +408,7 @@ fn a_large_body_moves_the_connection_to_hyper() {
 #[test]
 fn the_kept_upstream_connection_closes_after_upstream_idle() {
     let (up, seen) = raw_upstream();
-    let proxy = start_sigtap(
-        &format!("http://{up}"),
-        &[
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-            "--upstream-idle",
-            "1",
-        ],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{up}"), &["--upstream-idle", "1"]);
     let a = proxy.addr.clone();
     let mut c = connect(&a);
     send(&mut c, "GET", &presigned("GET", &a, "/b/len", 600), &a, "");
@@ -473,10 +454,7 @@ fn signed_put(addr: &str, path: &str, body: &[u8], claimed: Option<&str>) -> Str
 #[test]
 fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
     let (up, seen) = raw_upstream();
-    let proxy = start_sigtap(
-        &format!("http://{up}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{up}"), &[]);
     let a = proxy.addr.clone();
     let mut c = connect(&a);
     let body: Vec<u8> = (0..1024u32).map(|i| (i * 7 % 251) as u8).collect();
@@ -528,10 +506,7 @@ fn small_bodies_are_checked_whole_then_forwarded_byte_for_byte() {
 #[test]
 fn a_body_that_does_not_match_its_hash_never_reaches_the_upstream_whole() {
     let (up, seen) = raw_upstream();
-    let proxy = start_sigtap(
-        &format!("http://{up}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{up}"), &[]);
     let a = proxy.addr.clone();
     // 1 KiB: the lean path; 100 KiB: hyper, hashed inline; 6 MiB: hyper, hashed on a helper
     // thread while it streams

@@ -18,10 +18,7 @@ use std::time::{Duration, Instant};
 fn boto3_through_sigtap_to_s3s_fs() {
     let Some(t) = tools() else { return };
     let (_s3s, port, _dir) = start_s3s(&t);
-    let proxy = start_sigtap(
-        &format!("http://127.0.0.1:{port}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);
     let endpoint = format!("http://{}", proxy.addr);
 
     let (ok, out) = boto3(&t, "roundtrip", &endpoint, "rt-bucket");
@@ -361,10 +358,7 @@ fn signed_aws_chunked_upload_is_verified_and_reframed() {
     use sigtap::wire::Request;
     let Some(t) = tools() else { return };
     let (_s3s, port, _dir) = start_s3s(&t);
-    let proxy = start_sigtap(
-        &format!("http://127.0.0.1:{port}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);
     let created = raw_http(
         &proxy.addr,
         &signed_raw("PUT", "/chunked-bucket", &proxy.addr, b"", None),
@@ -568,10 +562,7 @@ fn aws_cli_and_s3cmd_through_sigtap() {
     let Some(t) = tools() else { return };
     let bin = root().join("target/tools/clients/bin");
     let (_s3s, port, _dir) = start_s3s(&t);
-    let proxy = start_sigtap(
-        &format!("http://127.0.0.1:{port}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);
     let work = tempdir::Dir::new("clients");
     let payload = work.0.join("payload.bin");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
@@ -757,10 +748,7 @@ fn sigv2_client_reaches_a_sigv4_only_server_through_sign_as_sigv4() {
 fn aws_js_sdk_through_sigtap() {
     let Some(t) = tools() else { return };
     let (_s3s, port, _dir) = start_s3s(&t);
-    let proxy = start_sigtap(
-        &format!("http://127.0.0.1:{port}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);
     let created = raw_http(
         &proxy.addr,
         &signed_raw("PUT", "/js-bucket", &proxy.addr, b"", None),
@@ -861,10 +849,7 @@ fn rclone_v4_and_v2_through_sigtap() {
         _ => panic!("rclone is missing: apt-get install -y rclone (.ci/run does it)"),
     };
     let (_s3s, port, _dir) = start_s3s(&t);
-    let proxy = start_sigtap(
-        &format!("http://127.0.0.1:{port}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);
     for b in ["/rclone-v4", "/rclone-v2"] {
         let created = raw_http(&proxy.addr, &signed_raw("PUT", b, &proxy.addr, b"", None));
         assert!(created.starts_with("HTTP/1.1 200"), "{created}");
@@ -933,10 +918,7 @@ fn rclone_v4_and_v2_through_sigtap() {
 fn soak_random_sizes_up_to_64_mib_arrive_unchanged() {
     let Some(t) = tools() else { return };
     let (_s3s, port, _dir) = start_s3s(&t);
-    let proxy = start_sigtap(
-        &format!("http://127.0.0.1:{port}"),
-        &["--access-key", AK, "--secret-key", SK],
-    );
+    let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);
     let (ok, out) = boto3(&t, "soak", &format!("http://{}", proxy.addr), "soak-bucket");
     assert!(ok, "soak failed:\n{out}");
     let recs = records(&proxy);
@@ -1038,31 +1020,13 @@ fn silent_upstream_is_a_504_and_log_file_gets_the_records() {
 fn strict_mock_and_the_embedded_default() {
     let Some(t) = tools() else { return };
     let spawn_plain = |args: &[&str]| start_plain(args, None);
-    let (_mock, addr) = spawn_plain(&[
-        "mock",
-        "--port",
-        "0",
-        "--access-key",
-        AK,
-        "--secret-key",
-        SK,
-    ]);
+    let (_mock, addr) = start_mock(&[]);
     let endpoint = format!("http://{addr}");
     let (ok, out) = boto3(&t, "roundtrip", &endpoint, "mock-bucket");
     assert!(ok, "boto3 against sigtap mock:\n{out}");
     let (ok, out) = boto3(&t, "wrongsecret", &endpoint, "mock-bucket");
     assert!(ok, "{out}");
-    let (_skewed, addr2) = spawn_plain(&[
-        "mock",
-        "--port",
-        "0",
-        "--clock-offset",
-        "20m",
-        "--access-key",
-        AK,
-        "--secret-key",
-        SK,
-    ]);
+    let (_skewed, addr2) = start_mock(&["--clock-offset", "20m"]);
     let (ok, out) = boto3(&t, "skewed-server", &format!("http://{addr2}"), "any");
     assert!(ok, "{out}");
     // cos-python-sdk-v5 straight at the mock: COS signatures checked, COS XML errors parsed by the SDK
@@ -1159,13 +1123,9 @@ fn recording_is_one_redacted_line_per_exchange_and_survives_kill_9() {
     let (_s3s, port, _dir) = start_s3s(&t);
     let dir = tempdir::Dir::new("record");
     let file = dir.0.join("session.jsonl");
-    let mut proxy = start_sigtap(
+    let mut proxy = start_keyed_proxy(
         &format!("http://127.0.0.1:{port}"),
         &[
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
             "--record",
             file.to_str().unwrap(),
             "--redact-header",

@@ -66,18 +66,9 @@ fn boto3_session_recorded_replayed_to_a_fresh_server_and_served_by_the_mock_days
 
     // 1. record: boto3 (with a session token) through sigtap to s3s-fs, plus a wrong secret
     let (s3s_a, port_a, _da) = start_s3s(&t);
-    let proxy = start_sigtap(
+    let proxy = start_keyed_proxy(
         &format!("http://127.0.0.1:{port_a}"),
-        &[
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-            "--session-token",
-            TOKEN,
-            "--record",
-            file_s,
-        ],
+        &["--session-token", TOKEN, "--record", file_s],
     );
     let endpoint = format!("http://{}", proxy.addr);
     let (ok, out) = boto3_env(&t, "roundtrip", &endpoint, "rec-bucket", &token_env);

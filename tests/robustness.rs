@@ -63,9 +63,7 @@ struct Setup {
 
 fn setup(extra: &[&str]) -> Setup {
     let (mock, maddr) = start_mock(&[]);
-    let mut args = vec!["--access-key", AK, "--secret-key", SK];
-    args.extend_from_slice(extra);
-    let proxy = start_sigtap(&format!("http://{maddr}"), &args);
+    let proxy = start_keyed_proxy(&format!("http://{maddr}"), extra);
     Setup { _mock: mock, proxy }
 }
 
@@ -285,17 +283,7 @@ fn upstream_faults_answer_502_or_504_and_the_next_request_works() {
         ),
     ];
     for (tag, up, want) in cases {
-        let proxy = start_sigtap(
-            &format!("http://{up}"),
-            &[
-                "--access-key",
-                AK,
-                "--secret-key",
-                SK,
-                "--upstream-timeout",
-                "2",
-            ],
-        );
+        let proxy = start_keyed_proxy(&format!("http://{up}"), &["--upstream-timeout", "2"]);
         let path = if tag == "reset by the mock" {
             "/robust-bucket/reset"
         } else {
@@ -321,17 +309,7 @@ fn upstream_faults_answer_502_or_504_and_the_next_request_works() {
         read_head(&mut c);
         let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly a little");
     });
-    let proxy = start_sigtap(
-        &format!("http://{up}"),
-        &[
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-            "--upstream-timeout",
-            "2",
-        ],
-    );
+    let proxy = start_keyed_proxy(&format!("http://{up}"), &["--upstream-timeout", "2"]);
     let get = signed_head("GET", "/b/k", &proxy.addr, &[("Connection", "close")]);
     let t0 = Instant::now();
     let r = exchange(&proxy.addr, get.as_bytes(), Duration::from_secs(10));
@@ -736,23 +714,8 @@ fn mock_store_fallback_for_what_the_recording_lacks() {
     let dir = tempdir::Dir::new("store-fallback");
     let rec = dir.0.join("empty.jsonl");
     std::fs::write(&rec, "{\"sigtap_recording\":1}\n").unwrap();
-    let base = [
-        "mock",
-        "--port",
-        "0",
-        "--access-key",
-        AK,
-        "--secret-key",
-        SK,
-    ];
-    let with = [
-        &base[..],
-        &["--recording", rec.to_str().unwrap(), "--store"],
-    ]
-    .concat();
-    let without = [&base[..], &["--recording", rec.to_str().unwrap()]].concat();
-    let (_m1, a1) = start_plain(&with, None);
-    let (_m2, a2) = start_plain(&without, None);
+    let (_m1, a1) = start_mock(&["--recording", rec.to_str().unwrap(), "--store"]);
+    let (_m2, a2) = start_mock(&["--recording", rec.to_str().unwrap()]);
     let create = |addr: &str| {
         http(
             addr,

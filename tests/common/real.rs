@@ -135,6 +135,13 @@ pub fn start_sigtap(upstream: &str, extra: &[&str]) -> Sigtap {
     start_sigtap_args(&args)
 }
 
+/// A JSON-logging proxy to `upstream` (a URL) that holds the test key, with `extra` options.
+pub fn start_keyed_proxy(upstream: &str, extra: &[&str]) -> Sigtap {
+    let mut args = vec!["--access-key", AK, "--secret-key", SK];
+    args.extend_from_slice(extra);
+    start_sigtap(upstream, &args)
+}
+
 /// sigtap with no ambient keys: no AWS variables, AWS files that do not exist.
 pub fn sigtap_command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sigtap"));
