@@ -429,6 +429,8 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
+        // an environment switch, not a flag: it exists to compare the two paths
+        lean: std::env::var("SIGTAP_LEAN").map_or(true, |v| v != "0"),
         recorder: match &a.record {
             Some(p) => {
                 let mut r = crate::record::Recorder::open(p, a.record_inline_limit)

@@ -77,6 +77,7 @@ async fn tour() -> i32 {
         embedded: false,
         recorder: None,
         threads: 1,
+        lean: true,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::proxy::serve_on(

@@ -33,11 +33,10 @@ const MAX_LEAN_BODY: usize = 64 * 1024;
 /// Body bytes moved per read while streaming an answer.
 const STREAM_CHUNK: usize = 128 * 1024;
 
-/// Whether this proxy's configuration can use the lean path (`SIGTAP_LEAN=0` turns it off, to
-/// compare).
+/// Whether this proxy's configuration can use the lean path.
 pub(super) fn enabled(st: &State) -> bool {
-    let on = std::env::var("SIGTAP_LEAN").map_or(true, |v| v != "0");
-    on && !st.cfg.embedded
+    st.cfg.lean
+        && !st.cfg.embedded
         && st.cfg.recorder.is_none()
         && matches!(&st.cfg.mode, super::Mode::Reverse(u) if u.scheme == "http")
 }

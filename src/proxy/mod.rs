@@ -63,6 +63,8 @@ pub struct ProxyConfig {
     pub recorder: Option<Arc<crate::record::Recorder>>,
     /// Worker threads, each with its own event loop and upstream connection pool (`--threads`).
     pub threads: usize,
+    /// Serve what it can on the lean path (`SIGTAP_LEAN=0` turns it off, to compare).
+    pub lean: bool,
 }
 
 struct State {
