@@ -219,6 +219,16 @@ pub struct ProxyArgs {
     /// Access key of the upstream identity for --resign always (its secret comes from the key store).
     #[arg(long, value_name = "ID")]
     pub upstream_access_key: Option<String>,
+    /// With --resign always, also sign requests whose Host is NAME (repeatable; a name without a
+    /// port matches any port): the names a load balancer or sidecar puts in Host. By default only
+    /// requests addressed to the proxy itself (a loopback name or address with its port) are
+    /// signed, so a web page cannot use the proxy through DNS rebinding.
+    #[arg(long, value_name = "NAME")]
+    pub serve_host: Vec<String>,
+    /// With --resign always, sign requests that carry this Origin header (repeatable, e.g.
+    /// http://localhost:3000). Requests from any other web page are refused with 403.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
     /// Connect to ADDR:PORT whenever the upstream is HOST[:PORT] (like curl --resolve); the
     /// request keeps its Host. Repeatable. Useful to test a forward proxy without DNS.
     #[arg(long, value_name = "HOST[:PORT]=ADDR:PORT")]

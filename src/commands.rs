@@ -391,14 +391,12 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
     let color = a.log_file.is_none() && std::io::stdout().is_terminal();
     let json = a.log_format == Format::Json;
     let sink = log::Sink::new(out, json, color).buffered();
-    let mut resolve = Vec::new();
-    for r in &a.resolve {
-        let (from, to) = r
-            .split_once('=')
-            .filter(|(f, t)| !f.is_empty() && t.parse::<std::net::SocketAddr>().is_ok())
-            .ok_or_else(|| usage(format!("--resolve {r:?}: use HOST[:PORT]=ADDR:PORT, e.g. bucket-125.cos.ap-guangzhou.myqcloud.com=127.0.0.1:9000")))?;
-        resolve.push((from.to_ascii_lowercase(), to.to_string()));
-    }
+    let resolve = a
+        .resolve
+        .iter()
+        .map(|r| crate::proxy::upstream::Resolve::parse(r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(usage)?;
     let cfg = ProxyConfig {
         listen,
         mode,
@@ -428,6 +426,22 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
             Some(0) => return Err(usage("--threads must be at least 1")),
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        vouch: crate::proxy::guard::Vouch {
+            listen: None,
+            serve_hosts: a
+                .serve_host
+                .iter()
+                .map(|h| {
+                    crate::proxy::upstream::Authority::parse(h)
+                        .map_err(|e| usage(format!("--serve-host {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+            allow_origins: a
+                .allow_origin
+                .iter()
+                .map(|o| o.trim().to_string())
+                .collect(),
         },
         // an environment switch, not a flag: it exists to compare the two paths
         lean: std::env::var("SIGTAP_LEAN").map_or(true, |v| v != "0"),
@@ -459,11 +473,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
 
 /// The demo key of the embedded mock (printed for users to paste; not a real credential).
 pub fn demo_key() -> Credential {
-    Credential::new(
-        "AKIDSIGTAPDEMO000001",
-        "sigtapDemoSecretKey/NotARealSecret0000001",
-    )
-    .with_label("demo")
+    crate::credentials::demo_key()
 }
 
 /// Parses `20m`, `-90s`, `2h`, `1d` or plain seconds.

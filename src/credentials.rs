@@ -63,6 +63,20 @@ impl Credential {
     }
 }
 
+/// The demo key sigtap makes up when it fronts its embedded mock with no key given. Its secret
+/// is public (printed in banners and the README); it opens nothing but the mock.
+const DEMO_ACCESS_KEY: &str = "AKIDSIGTAPDEMO000001";
+const DEMO_SECRET: &str = "sigtapDemoSecretKey/NotARealSecret0000001";
+
+pub fn demo_key() -> Credential {
+    Credential::new(DEMO_ACCESS_KEY, DEMO_SECRET).with_label("demo")
+}
+
+/// Whether `k` is the made-up demo key (the only key whose secret sigtap ever prints).
+pub fn is_demo_key(k: &Credential) -> bool {
+    k.access_key == DEMO_ACCESS_KEY && k.secret.expose() == DEMO_SECRET
+}
+
 /// Every key sigtap knows, looked up by access key id (SecretId for COS).
 #[derive(Clone, Debug, Default)]
 pub struct KeyStore {

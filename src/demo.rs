@@ -78,6 +78,7 @@ async fn tour() -> i32 {
         recorder: None,
         threads: 1,
         lean: true,
+        vouch: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::proxy::serve_on(

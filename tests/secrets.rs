@@ -270,3 +270,69 @@ fn no_secret_or_token_in_any_output_log_or_recording() {
         assert!(!text.contains(SK), "{what} printed the secret");
     }
 }
+
+/// The start banner of `sigtap proxy` with no `--upstream` (the embedded mock), read from
+/// stderr until its last line; `env` adds to a clean environment (no AWS variables).
+fn embedded_banner(env: &[(&str, &str)], home: &std::path::Path) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sigtap"));
+    c.args(["proxy", "--port", "0"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = Proc(c.spawn().unwrap());
+    let err = BufReader::new(child.0.stderr.take().unwrap());
+    let mut banner = String::new();
+    for line in err.lines().map_while(Result::ok) {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("cos-python-sdk-v5") {
+            break;
+        }
+    }
+    drop(child);
+    banner
+}
+
+#[test]
+fn the_embedded_default_prints_only_the_demo_secret() {
+    let home = tempdir::Dir::new("banner-home");
+    // no key anywhere: the made-up demo key, secret included, so the commands can be pasted
+    let demo = embedded_banner(&[], &home.0);
+    assert!(
+        demo.contains("export AWS_SECRET_ACCESS_KEY=sigtapDemoSecretKey"),
+        "the demo banner gives the demo secret:\n{demo}"
+    );
+    // the user's key from the environment: named by its id, the secret never printed
+    let from_env = embedded_banner(
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+        &home.0,
+    );
+    assert!(from_env.contains(AK), "the key id is named:\n{from_env}");
+    assert!(
+        !from_env.contains(SK),
+        "the banner printed the user's secret"
+    );
+    assert!(!from_env.contains("AWS_SECRET_ACCESS_KEY="), "{from_env}");
+    // ... and from the home credentials file
+    std::fs::create_dir_all(home.0.join(".aws")).unwrap();
+    std::fs::write(
+        home.0.join(".aws/credentials"),
+        format!("[default]\naws_access_key_id = {AK}\naws_secret_access_key = {SK}\n"),
+    )
+    .unwrap();
+    let from_file = embedded_banner(&[], &home.0);
+    assert!(from_file.contains(AK), "the key id is named:\n{from_file}");
+    assert!(
+        !from_file.contains(SK),
+        "the banner printed the user's secret"
+    );
+}

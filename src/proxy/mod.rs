@@ -4,6 +4,7 @@
 pub mod body;
 pub mod decide;
 pub mod errors;
+pub mod guard;
 mod lean;
 pub mod log;
 pub mod upstream;
@@ -53,8 +54,8 @@ pub struct ProxyConfig {
     /// Idle upstream connections are closed after this long (`--upstream-idle`).
     pub upstream_idle: Duration,
     pub header_timeout: Duration,
-    /// `--resolve`: upstream authority (host or host:port) -> address to connect to.
-    pub resolve: Vec<(String, String)>,
+    /// `--resolve`: where to connect for an upstream host.
+    pub resolve: Vec<upstream::Resolve>,
     pub sink: log::Sink,
     pub json_log: bool,
     /// Set when the upstream is the embedded mock (for the start banner).
@@ -65,6 +66,8 @@ pub struct ProxyConfig {
     pub threads: usize,
     /// Serve what it can on the lean path (`SIGTAP_LEAN=0` turns it off, to compare).
     pub lean: bool,
+    /// `--serve-host` and `--allow-origin`: who may have requests signed with the identity.
+    pub vouch: guard::Vouch,
 }
 
 struct State {
@@ -232,18 +235,21 @@ pub async fn serve_on(
 
 /// Something with a local address (a std or tokio listener).
 trait Bound {
-    fn addr(&self) -> String;
+    fn bound(&self) -> Option<SocketAddr>;
+    fn addr(&self) -> String {
+        self.bound().map(|a| a.to_string()).unwrap_or_default()
+    }
 }
 
 impl Bound for std::net::TcpListener {
-    fn addr(&self) -> String {
-        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    fn bound(&self) -> Option<SocketAddr> {
+        self.local_addr().ok()
     }
 }
 
 impl Bound for tokio::net::TcpListener {
-    fn addr(&self) -> String {
-        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    fn bound(&self) -> Option<SocketAddr> {
+        self.local_addr().ok()
     }
 }
 
@@ -291,6 +297,7 @@ async fn prepare(
         MockGuard(None)
     };
     let addr = listener.addr();
+    cfg.vouch.listen = listener.bound();
     let mut clients = Vec::with_capacity(threads);
     for _ in 0..threads {
         match upstream::client(cfg.upstream_ca.as_deref(), cfg.upstream_idle) {
@@ -326,18 +333,7 @@ async fn prepare(
     }
     if cfg.embedded && announce {
         if let Some(k) = cfg.keys.all().first() {
-            eprintln!(
-                "sigtap: no --upstream given: requests go to an embedded strict mock (in memory).\n\
-                 Paste these to try it:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n  export AWS_DEFAULT_REGION=us-east-1\n  \
-                 aws --endpoint-url http://{addr} s3 mb s3://demo-bucket && aws --endpoint-url http://{addr} s3 ls\n  \
-                 python3 -c \"import boto3; s3=boto3.client('s3', endpoint_url='http://{addr}'); print(s3.list_buckets()['Buckets'])\"\n  \
-                 coscmd -c /tmp/sigtap-demo.cos.conf config -a $AWS_ACCESS_KEY_ID -s $AWS_SECRET_ACCESS_KEY -b demo-1250000000 -r ap-guangzhou --do-not-use-ssl\n  \
-                 http_proxy=http://{addr} coscmd -c /tmp/sigtap-demo.cos.conf createbucket && http_proxy=http://{addr} coscmd -c /tmp/sigtap-demo.cos.conf upload README.md README.md\n  \
-                 cos-python-sdk-v5: CosConfig(Region='ap-guangzhou', SecretId=..., SecretKey=..., Scheme='http', IP='127.0.0.1', Port={port})",
-                k.access_key,
-                k.secret.expose(),
-                port = addr.rsplit(':').next().unwrap_or("")
-            );
+            eprintln!("{}", embedded_banner(&addr, k));
         }
     }
     let state = Arc::new(State {
@@ -349,6 +345,35 @@ async fn prepare(
         finished_uploads: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
     Ok((state, mock_guard))
+}
+
+/// What to paste to try the embedded mock. The secret is printed only when it is sigtap's own
+/// demo key: a key from the user's environment, files or flags stays theirs.
+fn embedded_banner(addr: &str, k: &Credential) -> String {
+    let demo = crate::credentials::is_demo_key(k);
+    let port = addr.rsplit(':').next().unwrap_or("");
+    let keys = if demo {
+        format!(
+            "  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}\n",
+            k.access_key,
+            k.secret.expose()
+        )
+    } else {
+        format!(
+            "  (signing with your own key {}: its secret is yours and is not printed here; \
+             set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY as you already do)\n  export AWS_ACCESS_KEY_ID={}\n",
+            k.access_key, k.access_key
+        )
+    };
+    format!(
+        "sigtap: no --upstream given: requests go to an embedded strict mock (in memory).\n\
+         Paste these to try it:\n{keys}  export AWS_DEFAULT_REGION=us-east-1\n  \
+         aws --endpoint-url http://{addr} s3 mb s3://demo-bucket && aws --endpoint-url http://{addr} s3 ls\n  \
+         python3 -c \"import boto3; s3=boto3.client('s3', endpoint_url='http://{addr}'); print(s3.list_buckets()['Buckets'])\"\n  \
+         coscmd -c /tmp/sigtap-demo.cos.conf config -a $AWS_ACCESS_KEY_ID -s $AWS_SECRET_ACCESS_KEY -b demo-1250000000 -r ap-guangzhou --do-not-use-ssl\n  \
+         http_proxy=http://{addr} coscmd -c /tmp/sigtap-demo.cos.conf createbucket && http_proxy=http://{addr} coscmd -c /tmp/sigtap-demo.cos.conf upload README.md README.md\n  \
+         cos-python-sdk-v5: CosConfig(Region='ap-guangzhou', SecretId=..., SecretKey=..., Scheme='http', IP='127.0.0.1', Port={port})"
+    )
 }
 
 /// Where a serving loop gets its connections: its own listener, or a dispatcher handing it
@@ -582,15 +607,17 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
             base_path: String::new(),
         },
         Mode::Forward(allow) => {
-            let scheme = wire.scheme.clone().unwrap_or_else(|| "http".into());
-            let authority = wire
+            let scheme = wire
+                .scheme
+                .as_deref()
+                .unwrap_or("http")
+                .to_ascii_lowercase();
+            let named = wire
                 .authority
                 .clone()
                 .or_else(|| wire.header("host").map(str::to_string));
-            let host_named = authority.clone().unwrap_or_default();
             let refuse = |status: u16, code: &'static str, message: String| {
                 let now = SystemClock.now();
-                let host = host_named.clone();
                 let rec = log::Record {
                     id,
                     time: rfc3339(now),
@@ -601,6 +628,12 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                     verdict: "unverified".into(),
                     ..Default::default()
                 };
+                // the error document names the host only when it is a plain one
+                let host = named
+                    .as_deref()
+                    .and_then(|n| upstream::Authority::parse(n).ok())
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
                 let doc = ErrorDoc {
                     status,
                     code,
@@ -620,14 +653,42 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
             if wire.method == "CONNECT" {
                 return refuse(405, "MethodNotAllowed", "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
             }
-            let Some(authority) = authority else {
+            if scheme != "http" && scheme != "https" {
+                return refuse(
+                    400,
+                    "InvalidRequest",
+                    "sigtap forward proxy: only http and https targets are forwarded".into(),
+                );
+            }
+            let Some(named) = named.as_deref() else {
                 return refuse(400, "InvalidRequest", "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
             };
-            if !allow.iter().any(|p| p.matches(&authority)) {
+            // judge exactly where a connection would go: a host and a port, nothing else
+            let authority =
+                match upstream::Authority::parse(named) {
+                    Ok(a) => a,
+                    Err(e) => return refuse(
+                        400,
+                        "InvalidRequest",
+                        format!(
+                            "sigtap forward proxy: the request's host {e}; no connection was made"
+                        ),
+                    ),
+                };
+            if !allow.iter().any(|p| p.matches(&authority, &scheme)) {
                 return refuse(403, "AccessDenied", format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
             }
+            let same_place = |h: &str| {
+                upstream::Authority::parse(h).is_ok_and(|a| {
+                    a.host == authority.host
+                        && a.effective_port(&scheme) == authority.effective_port(&scheme)
+                })
+            };
+            if wire.authority.is_some() && wire.header("host").is_some_and(|h| !same_place(h)) {
+                return refuse(400, "InvalidRequest", format!("sigtap forward proxy: the Host header does not name the target's host {authority}"));
+            }
             Upstream {
-                authority: crate::wire::default_port_stripped(&scheme, &authority),
+                authority: authority.for_scheme(&scheme),
                 scheme,
                 base_path: String::new(),
             }
@@ -688,6 +749,26 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
         host_changed,
         st.cfg.identity.is_some(),
     );
+    // signing with the identity adds credentials the client did not have: only for a client
+    // sigtap can vouch for
+    let decision = match decision {
+        Decision::Resign { identity: true, .. } => {
+            let reverse = !matches!(st.cfg.mode, Mode::Forward(_));
+            match st
+                .cfg
+                .vouch
+                .check(wire.header("host"), wire.header("origin"), reverse)
+            {
+                Ok(()) => decision,
+                Err(message) => Decision::Reject {
+                    status: 403,
+                    code: "AccessDenied",
+                    message,
+                },
+            }
+        }
+        d => d,
+    };
     let mut reframe: Option<decide::Reframing> = None;
     let (outgoing, action, resigned_as) = match decision {
         Decision::Reject {
@@ -773,11 +854,8 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
             .cfg
             .resolve
             .iter()
-            .find(|(from, _)| {
-                *from == upstream.authority
-                    || upstream.authority.split(':').next() == Some(from.as_str())
-            })
-            .map(|(_, to)| to.clone()),
+            .find(|r| r.applies_to(&upstream))
+            .map(|r| r.to.to_string()),
     };
     Planned::Forward(Box::new(Outbound {
         rec,

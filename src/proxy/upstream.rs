@@ -36,14 +36,25 @@ impl Upstream {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
-        if authority.is_empty() || authority.contains(['?', '#', '@']) {
-            return Err(format!("--upstream {url:?}: no usable host"));
+        let authority = Authority::parse(authority)
+            .map_err(|e| format!("--upstream {url:?}: no usable host: {e}"))?;
+        if path.contains(['?', '#']) {
+            return Err(format!(
+                "--upstream {url:?}: a base URL has no query or fragment"
+            ));
         }
         Ok(Upstream {
-            authority: crate::wire::default_port_stripped(&scheme, authority),
+            authority: authority.for_scheme(&scheme),
             scheme,
             base_path: path.to_string(),
         })
+    }
+
+    /// The port connections go to.
+    pub fn port(&self) -> u16 {
+        Authority::parse(&self.authority)
+            .map(|a| a.effective_port(&self.scheme))
+            .unwrap_or_else(|_| default_port(&self.scheme))
     }
 
     pub fn host(&self) -> &str {
@@ -51,38 +62,171 @@ impl Upstream {
     }
 }
 
+/// A host and an optional port, parsed strictly: a DNS name or IPv4 address (letters, digits,
+/// `-`, `_` and `.`, no empty label), or a bracketed IPv6 literal; then `:PORT` (1-65535) at
+/// most. Nothing else: no user info, path, query, fragment, backslash or space, so that what
+/// the allow list and `Host` checks judge is exactly where a connection would go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authority {
+    /// Lower case; an IPv6 literal keeps its brackets.
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Authority {
+    pub fn parse(text: &str) -> Result<Authority, String> {
+        let bad = |why: &str| format!("{:?} is not a host[:port] ({why})", text);
+        if text.is_empty() {
+            return Err(bad("empty"));
+        }
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (inner, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 literal without its closing bracket"))?;
+            if inner.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(bad("not an IPv6 address inside the brackets"));
+            }
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| bad("text after the IPv6 literal"))?,
+                ),
+            };
+            (format!("[{}]", inner.to_ascii_lowercase()), port)
+        } else {
+            let (host, port) = match text.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (text, None),
+            };
+            let ok_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+            if host.is_empty() || !host.bytes().all(ok_byte) {
+                return Err(bad("a host has only letters, digits, '-', '_' and '.'"));
+            }
+            if host.len() > 253 || host.split('.').any(|l| l.is_empty() || l.len() > 63) {
+                return Err(bad("an empty or overlong label"));
+            }
+            (host.to_ascii_lowercase(), port)
+        };
+        let port = match port {
+            None => None,
+            Some(p) => {
+                let digits = !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+                match p.parse::<u16>() {
+                    Ok(n) if digits && n > 0 => Some(n),
+                    _ => return Err(bad("the port must be a number from 1 to 65535")),
+                }
+            }
+        };
+        Ok(Authority { host, port })
+    }
+
+    /// The port a connection for `scheme` would use.
+    pub fn effective_port(&self, scheme: &str) -> u16 {
+        self.port.unwrap_or_else(|| default_port(scheme))
+    }
+
+    /// `host[:port]` for a URI and `Host`, the scheme's default port left out.
+    pub fn for_scheme(&self, scheme: &str) -> String {
+        match self.port {
+            Some(p) if p != default_port(scheme) => format!("{}:{p}", self.host),
+            _ => self.host.clone(),
+        }
+    }
+}
+
+/// 443 for https, else 80.
+pub fn default_port(scheme: &str) -> u16 {
+    if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    }
+}
+
+impl std::fmt::Display for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
 /// A `--allow-host` pattern: `host`, `host:port` or `*.domain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostPattern(String);
+pub struct HostPattern {
+    /// `*.domain` when set: any name under it (not the domain itself).
+    suffix: Option<String>,
+    exact: Option<Authority>,
+}
 
 impl HostPattern {
     pub fn parse(p: &str) -> Result<HostPattern, String> {
-        let p = p.trim().to_ascii_lowercase();
-        let bare = p.strip_prefix("*.").unwrap_or(&p);
-        if bare.is_empty() || bare.contains(['/', '*', '@', ' ']) {
-            return Err(format!(
-                "--allow-host {p:?}: use host, host:port or *.domain"
-            ));
+        let usage = || format!("--allow-host {p:?}: use host, host:port or *.domain");
+        let p = p.trim();
+        if let Some(domain) = p.strip_prefix("*.") {
+            let a = Authority::parse(domain).map_err(|_| usage())?;
+            if a.port.is_some() {
+                return Err(usage());
+            }
+            return Ok(HostPattern {
+                suffix: Some(format!(".{}", a.host)),
+                exact: None,
+            });
         }
-        Ok(HostPattern(p))
+        Ok(HostPattern {
+            suffix: None,
+            exact: Some(Authority::parse(p).map_err(|_| usage())?),
+        })
     }
 
-    /// Whether `authority` (`host[:port]`) may be reached.
-    pub fn matches(&self, authority: &str) -> bool {
-        let a = authority.to_ascii_lowercase();
-        let host = match a.rsplit_once(':') {
-            Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => {
-                h.to_string()
+    /// Whether a request for `a` with `scheme` may be sent on. A pattern with a port matches
+    /// that port only (the scheme's default when the request names none).
+    pub fn matches(&self, a: &Authority, scheme: &str) -> bool {
+        if let Some(suffix) = &self.suffix {
+            return a.host.ends_with(suffix.as_str());
+        }
+        match &self.exact {
+            Some(p) => {
+                p.host == a.host && p.port.is_none_or(|port| port == a.effective_port(scheme))
             }
-            _ => a.clone(),
+            None => false,
+        }
+    }
+}
+
+/// `--resolve HOST[:PORT]=ADDR:PORT`: connect to ADDR:PORT instead of looking HOST up. As with
+/// curl, a rule with a port applies to that port only (`HOST:80` to plain http without a port,
+/// `HOST:443` to https), one without applies to every port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolve {
+    pub from: Authority,
+    pub to: std::net::SocketAddr,
+}
+
+impl Resolve {
+    pub fn parse(rule: &str) -> Result<Resolve, String> {
+        let usage = || {
+            format!("--resolve {rule:?}: use HOST[:PORT]=ADDR:PORT, e.g. bucket-125.cos.ap-guangzhou.myqcloud.com=127.0.0.1:9000")
         };
-        if let Some(domain) = self.0.strip_prefix("*.") {
-            return host.ends_with(&format!(".{domain}"));
-        }
-        if self.0.contains(':') {
-            return a == self.0;
-        }
-        host == self.0
+        let (from, to) = rule.split_once('=').ok_or_else(usage)?;
+        Ok(Resolve {
+            from: Authority::parse(from).map_err(|_| usage())?,
+            to: to.parse().map_err(|_| usage())?,
+        })
+    }
+
+    /// Whether a request to `up` connects to `self.to`.
+    pub fn applies_to(&self, up: &Upstream) -> bool {
+        let Ok(a) = Authority::parse(&up.authority) else {
+            return false;
+        };
+        a.host == self.from.host
+            && self
+                .from
+                .port
+                .is_none_or(|p| p == a.effective_port(&up.scheme))
     }
 }
 
@@ -173,18 +317,90 @@ impl Clocks {
 mod tests {
     use super::*;
 
+    fn allowed(p: &str, authority: &str) -> bool {
+        let a = Authority::parse(authority).unwrap();
+        HostPattern::parse(p).unwrap().matches(&a, "http")
+    }
+
     #[test]
     fn allow_patterns() {
-        let p = HostPattern::parse("*.myqcloud.com").unwrap();
-        assert!(p.matches("b-1.cos.ap-guangzhou.myqcloud.com"));
-        assert!(p.matches("b-1.cos.ap-guangzhou.myqcloud.com:443"));
-        assert!(!p.matches("myqcloud.com.evil.org"));
-        assert!(!p.matches("evilmyqcloud.com"));
-        let p = HostPattern::parse("127.0.0.1:9000").unwrap();
-        assert!(p.matches("127.0.0.1:9000") && !p.matches("127.0.0.1:9001"));
-        let p = HostPattern::parse("minio.local").unwrap();
-        assert!(p.matches("minio.local:9000") && !p.matches("a.minio.local"));
+        assert!(allowed(
+            "*.myqcloud.com",
+            "b-1.cos.ap-guangzhou.myqcloud.com"
+        ));
+        assert!(allowed(
+            "*.myqcloud.com",
+            "b-1.cos.ap-guangzhou.myqcloud.com:443"
+        ));
+        assert!(!allowed("*.myqcloud.com", "myqcloud.com.evil.org"));
+        assert!(!allowed("*.myqcloud.com", "evilmyqcloud.com"));
+        assert!(allowed("127.0.0.1:9000", "127.0.0.1:9000"));
+        assert!(!allowed("127.0.0.1:9000", "127.0.0.1:9001"));
+        assert!(allowed("127.0.0.1:80", "127.0.0.1"));
+        assert!(allowed("minio.local", "minio.local:9000"));
+        assert!(!allowed("minio.local", "a.minio.local"));
         assert!(HostPattern::parse("*").is_err());
+        assert!(HostPattern::parse("a/b").is_err());
+    }
+
+    #[test]
+    fn authorities_are_host_and_port_only() {
+        let a = Authority::parse("B-1.Cos.ap-guangzhou.myqcloud.com:8080").unwrap();
+        assert_eq!(
+            (a.host.as_str(), a.port),
+            ("b-1.cos.ap-guangzhou.myqcloud.com", Some(8080))
+        );
+        let a = Authority::parse("[::1]:9000").unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("[::1]", Some(9000)));
+        assert_eq!(Authority::parse("[::1]").unwrap().port, None);
+        for bad in [
+            "127.0.0.1:9/secret.txt#.s3.amazonaws.com",
+            "s3.amazonaws.com@127.0.0.1:9",
+            "127.0.0.1:9/.cos.ap-guangzhou.myqcloud.com",
+            "127.0.0.1:9?.s3.amazonaws.com",
+            "127.0.0.1:9\\.s3.amazonaws.com",
+            "127.0.0.1:9#.s3.amazonaws.com",
+            "a b.amazonaws.com",
+            "",
+            ":80",
+            "host:",
+            "host:0",
+            "host:65536",
+            "host:+80",
+            "host:80:80",
+            "a..b",
+            ".a",
+            "[::1",
+            "[::1]x",
+            "[zz]",
+            "[::1%eth0]",
+        ] {
+            assert!(Authority::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert_eq!(Authority::parse("h:80").unwrap().for_scheme("http"), "h");
+        assert_eq!(
+            Authority::parse("h:80").unwrap().for_scheme("https"),
+            "h:80"
+        );
+    }
+
+    #[test]
+    fn resolve_rules_match_like_curl() {
+        let up = |url: &str| Upstream::parse(url).unwrap();
+        let r = Resolve::parse("b.example.com:80=127.0.0.1:9000").unwrap();
+        assert!(r.applies_to(&up("http://b.example.com")));
+        assert!(r.applies_to(&up("http://b.example.com:80")));
+        assert!(!r.applies_to(&up("https://b.example.com")));
+        assert!(!r.applies_to(&up("http://b.example.com:8080")));
+        let r = Resolve::parse("b.example.com:443=127.0.0.1:9000").unwrap();
+        assert!(r.applies_to(&up("https://b.example.com")));
+        assert!(!r.applies_to(&up("http://b.example.com")));
+        let r = Resolve::parse("B.example.com=127.0.0.1:9000").unwrap();
+        assert!(r.applies_to(&up("http://b.example.com:8080")));
+        assert!(r.applies_to(&up("https://b.example.com")));
+        assert!(!r.applies_to(&up("http://a.b.example.com")));
+        assert!(Resolve::parse("b.example.com=localhost").is_err());
+        assert!(Resolve::parse("b.example.com/x=127.0.0.1:1").is_err());
     }
 
     #[test]
@@ -199,5 +415,7 @@ mod tests {
         );
         assert!(Upstream::parse("ftp://x").is_err());
         assert!(Upstream::parse("localhost:9000").is_err());
+        assert!(Upstream::parse("http://a@127.0.0.1:9000").is_err());
+        assert!(Upstream::parse("http://127.0.0.1:9000?x").is_err());
     }
 }

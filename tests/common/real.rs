@@ -154,7 +154,16 @@ pub fn sigtap_command(args: &[&str]) -> Command {
 }
 
 pub fn start_sigtap_args(args: &[&str]) -> Sigtap {
-    let mut child = sigtap_command(args)
+    start_sigtap_env(args, &[])
+}
+
+/// `start_sigtap_args` with extra environment variables (e.g. `SIGTAP_LEAN=0`).
+pub fn start_sigtap_env(args: &[&str], env: &[(&str, &str)]) -> Sigtap {
+    let mut cmd = sigtap_command(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
