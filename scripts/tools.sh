@@ -5,6 +5,7 @@
 #   target/tools/venv      Python venv with the SDKs of fixtures/requirements.txt (fixture generator)
 #   target/tools/clients   Python venv with the real clients of tests/clients/requirements.txt
 #   target/tools/s3s-fs    s3s-fs 0.14.1, a real server that verifies SigV4 and SigV2
+#   rclone                 Debian's package (apt, when this user may install; else one line says how)
 #   target/tools/node      npm packages of tests/clients/node (s3rver 5.0.0, @aws-sdk/client-s3), from its lockfile
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,29 @@ venv() { # venv DIR REQUIREMENTS
     echo "tools: $dir is up to date"
   fi
 }
+
+# Debian packages the tests drive (a system install: not cached under target/). Installed with
+# apt when this user may; otherwise the script stops here with the one command that does it.
+system_packages() { # system_packages COMMAND=PACKAGE...
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
+  done
+  [ ${#missing[@]} -eq 0 ] && { echo "tools: system packages present"; return; }
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
+      echo "tools: missing ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  echo "tools: installing ${missing[*]} (apt)"
+  $sudo apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
+    { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${missing[@]}" >/dev/null; } ||
+    { echo "tools: apt could not install ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}" >&2; exit 1; }
+}
+
+system_packages rclone=rclone
 
 venv "$TOOLS/venv" fixtures/requirements.txt
 venv "$TOOLS/clients" tests/clients/requirements.txt

@@ -839,14 +839,14 @@ fn coscmd_through_the_forward_proxy() {
     }
 }
 
-/// rclone (Debian's, installed by .ci/run) with SigV4 (UNSIGNED-PAYLOAD + Content-MD5) and
+/// rclone (Debian's, installed by scripts/tools.sh) with SigV4 (UNSIGNED-PAYLOAD + Content-MD5) and
 /// `v2_auth`, through sigtap to s3s-fs.
 #[test]
 fn rclone_v4_and_v2_through_sigtap() {
     let Some(t) = tools() else { return };
     let rclone = match Command::new("rclone").arg("version").output() {
         Ok(o) if o.status.success() => PathBuf::from("rclone"),
-        _ => panic!("rclone is missing: apt-get install -y rclone (.ci/run does it)"),
+        _ => panic!("rclone is missing: apt-get install -y rclone (scripts/tools.sh does it)"),
     };
     let (_s3s, port, _dir) = start_s3s(&t);
     let proxy = start_keyed_proxy(&format!("http://127.0.0.1:{port}"), &[]);

@@ -474,3 +474,61 @@ where
         self.inner.size_hint()
     }
 }
+
+/// Ends a body with an error when no frame arrives for `limit` (`--upstream-timeout`): an
+/// upstream that stops sending is abandoned, while a slow but moving download never is, since
+/// each frame starts the wait again.
+pub struct Idle<B> {
+    inner: B,
+    limit: std::time::Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> Idle<B> {
+    pub fn new(inner: B, limit: std::time::Duration) -> Self {
+        Idle {
+            inner,
+            limit,
+            timer: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+}
+
+impl<B> Body for Idle<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(f) => {
+                let deadline = tokio::time::Instant::now() + this.limit;
+                this.timer.as_mut().reset(deadline);
+                Poll::Ready(f.map(|r| r.map_err(Into::into)))
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(format!(
+                    "the upstream sent nothing for {}s (--upstream-timeout)",
+                    this.limit.as_secs()
+                )
+                .into()))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -50,6 +50,9 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
     // traffic whose heads all differ never pays for copying the plan
     let mut last_head: Vec<u8> = Vec::new();
     loop {
+        // --header-timeout bounds the wait for the next request and its whole head, from the
+        // moment the connection was opened or the previous answer went out (as hyper does)
+        let head_deadline = Instant::now() + st.cfg.header_timeout;
         while buf.is_empty() {
             // idle between requests: wait for the next one or the shutdown, and let the kept
             // upstream connection go once it has been idle for --upstream-idle
@@ -61,17 +64,17 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 },
                 _ = stop.changed() => return,
                 _ = sleep_until(idle_until) => up = None,
+                _ = tokio::time::sleep_until(head_deadline.into()) => return,
             }
         }
         let started = Instant::now();
-        let (head_len, lean) =
-            match read_head(&mut client, &mut buf, started, st.cfg.header_timeout).await {
-                Head::Lean(n, lean) => (n, lean),
-                Head::Hyper => {
-                    return super::serve_hyper(st, Rewind::new(buf.freeze(), client), stop).await
-                }
-                Head::Gone => return,
-            };
+        let (head_len, lean) = match read_head(&mut client, &mut buf, head_deadline).await {
+            Head::Lean(n, lean) => (n, lean),
+            Head::Hyper => {
+                return super::serve_hyper(st, Rewind::new(buf.freeze(), client), stop).await
+            }
+            Head::Gone => return,
+        };
         let close = lean.close;
         let request = buf.split_to(head_len + lean.body);
         let (head, body) = request.split_at(head_len);
@@ -174,12 +177,7 @@ enum Head {
 }
 
 /// Reads until a whole request head is in `buf` (some clients write the first one in pieces).
-async fn read_head(
-    client: &mut TcpStream,
-    buf: &mut BytesMut,
-    started: Instant,
-    timeout: std::time::Duration,
-) -> Head {
+async fn read_head(client: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> Head {
     loop {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
@@ -192,8 +190,7 @@ async fn read_head(
             Ok(httparse::Status::Partial) if buf.len() < MAX_LEAN_HEAD => false,
             _ => return Head::Hyper,
         };
-        let left = timeout.saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, client.read_buf(buf)).await {
+        match tokio::time::timeout_at(deadline.into(), client.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
             // a body slower than the header timeout: hyper takes it from here
             Err(_) if whole_head => return Head::Hyper,
@@ -377,9 +374,10 @@ async fn forward(
     }
     let addr = with_port(o.connect_to.as_deref().unwrap_or(&o.upstream.authority));
     let is_head = o.method == "HEAD";
+    let idempotent = is_head || o.method == "GET";
     let answer = tokio::time::timeout(
         st.cfg.upstream_timeout,
-        exchange(up, &addr, head, is_head, client_close),
+        exchange(up, &addr, head, is_head, idempotent, client_close),
     )
     .await;
     let (conn, answer) = match (answer, up.as_mut()) {
@@ -540,13 +538,17 @@ fn body_part(
     })
 }
 
-/// Writes the request head on the kept connection (or a new one) and reads the answer's head.
-/// A kept connection the upstream closed meanwhile is replaced once, as hyper's pool does.
+/// Writes the request on the kept connection (or a new one) and reads the answer's head.
+/// A kept connection the upstream closed meanwhile is replaced once, but a request is sent a
+/// second time only when no byte of it was written, or when it is a GET or HEAD
+/// (`idempotent`) and no byte of an answer arrived: a POST or PUT the upstream may have acted
+/// on is never repeated (hyper's pool retries on the same terms).
 async fn exchange(
     up: &mut Option<UpConn>,
     addr: &str,
     head: &[u8],
     is_head: bool,
+    idempotent: bool,
     client_close: bool,
 ) -> Result<AnswerHead, UpError> {
     for attempt in 0..2 {
@@ -564,21 +566,40 @@ async fn exchange(
             }
         };
         conn.buf.clear();
-        let result = match conn.io.write_all(head).await {
+        let mut written = 0;
+        let result = match write_counted(&mut conn.io, head, &mut written).await {
             Ok(()) => read_answer_head(conn, is_head, client_close).await,
             Err(e) => Err(UpError::Io(e)),
         };
+        let nothing_back = match &result {
+            Err(UpError::Closed { nothing }) => *nothing,
+            Err(UpError::Io(_)) => conn.buf.is_empty(),
+            _ => false,
+        };
         match result {
             Ok(a) => return Ok(a),
-            Err(UpError::Closed { nothing: true }) | Err(UpError::Io(_))
-                if reused && attempt == 0 =>
-            {
+            Err(_) if reused && attempt == 0 && (written == 0 || (idempotent && nothing_back)) => {
                 *up = None;
             }
             Err(e) => return Err(e),
         }
     }
     Err(UpError::Closed { nothing: true })
+}
+
+/// `write_all` that counts what went out, so a failed request knows whether any of it did.
+async fn write_counted(
+    io: &mut TcpStream,
+    bytes: &[u8],
+    written: &mut usize,
+) -> std::io::Result<()> {
+    while *written < bytes.len() {
+        match io.write(&bytes[*written..]).await? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => *written += n,
+        }
+    }
+    Ok(())
 }
 
 async fn read_answer_head(

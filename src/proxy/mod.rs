@@ -664,17 +664,18 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                 return refuse(400, "InvalidRequest", "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
             };
             // judge exactly where a connection would go: a host and a port, nothing else
-            let authority =
-                match upstream::Authority::parse(named) {
-                    Ok(a) => a,
-                    Err(e) => return refuse(
+            let authority = match upstream::Authority::parse(named) {
+                Ok(a) => a,
+                Err(e) => {
+                    return refuse(
                         400,
                         "InvalidRequest",
                         format!(
                             "sigtap forward proxy: the request's host {e}; no connection was made"
                         ),
-                    ),
-                };
+                    )
+                }
+            };
             if !allow.iter().any(|p| p.matches(&authority, &scheme)) {
                 return refuse(403, "AccessDenied", format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
             }
@@ -1027,6 +1028,8 @@ async fn forward_hyper(
     let date = resp.headers().get("date").and_then(|v| v.to_str().ok());
     o.learn_from_answer(&st, status, date);
     let (parts, incoming) = resp.into_parts();
+    // an answer whose body stops for --upstream-timeout is abandoned (the client sees it end)
+    let incoming = body::Idle::new(incoming, st.cfg.upstream_timeout);
     let small_error = status >= 400
         && parts
             .headers
@@ -1038,27 +1041,30 @@ async fn forward_hyper(
     for h in HOP {
         out.headers_mut().remove(h);
     }
-    let mut rec = o.rec;
     if small_error {
         match incoming.collect().await {
             Ok(c) => {
                 let bytes = c.to_bytes();
+                let mut rec = o.rec;
                 note_error_body(&mut rec, status, &bytes);
+                rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
                 if let Some(r) = &st.cfg.recorder {
-                    rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
                     let hs = header_pairs(out.headers());
                     r.write(&crate::record::exchange(&rec, &hs, r.body_json(&bytes)));
                 }
                 *out.body_mut() = full(bytes);
+                st.cfg.sink.record(&rec);
+                return out;
             }
             Err(e) => {
-                rec.note = Some(format!("the upstream's error body broke off: {e}"));
+                // nothing went to the client yet: answer in the service's format
+                o.rec.note = Some(format!("the upstream's {status} answer broke off: {e}"));
+                let msg = format!("sigtap: the upstream's error body broke off ({e})");
+                return boxed(o.failed(&st, 502, "BadGateway", msg));
             }
         }
-        rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
-        st.cfg.sink.record(&rec);
-        return out;
     }
+    let mut rec = o.rec;
     // stream the body back; log when it has been handed over (the duration covers headers)
     let out_meter = Meter::default();
     rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
