@@ -510,3 +510,45 @@ fn a_written_post_is_never_sent_twice_while_a_get_may_be_retried() {
         );
     }
 }
+
+#[test]
+fn a_presigned_expiry_names_the_slow_clock_the_same_key_showed() {
+    let (_mock, mock_addr) = start_mock(&[]);
+    let proxy = start_keyed_proxy(&format!("http://{mock_addr}"), &[]);
+    let behind = unix_now() - 1200;
+    // header-signed by a client whose clock is 20 minutes slow
+    let raw = format!("GET /b/k.txt HTTP/1.1\r\nHost: {}\r\n\r\n", proxy.addr);
+    let req = sigtap::wire::Request::parse(raw.as_bytes()).unwrap();
+    let signed = sign_v4(&req, behind, None, None).plan.apply(&req);
+    let mut head = format!("GET {} HTTP/1.1\r\n", signed.origin_target());
+    for (k, v) in &signed.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    exchange(&proxy.addr, &head);
+    // then a presigned URL made by the same clock, valid 15 minutes: already expired on arrival
+    let url = sign_v4(&req, behind, None, Some(900))
+        .plan
+        .apply(&req)
+        .origin_target();
+    let raw = format!(
+        "GET {url} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        proxy.addr
+    );
+    exchange(&proxy.addr, &raw);
+    let recs = records(&proxy);
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    let expired = recs[1]["client"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "expired")
+        .unwrap_or_else(|| panic!("no expired finding: {}", recs[1]))
+        .clone();
+    assert_eq!(expired["cause"], "client-clock-behind", "{expired}");
+    let msg = expired["message"].as_str().unwrap();
+    assert!(
+        msg.contains("20m0s behind") && msg.contains("1 request(s)"),
+        "{msg}"
+    );
+}

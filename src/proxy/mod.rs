@@ -2,6 +2,7 @@
 //! phases: inspect -> decide -> re-sign -> forward -> log.
 
 pub mod body;
+pub mod clients;
 pub mod decide;
 pub mod errors;
 pub mod guard;
@@ -78,6 +79,8 @@ struct State {
     clients: Vec<HttpsClient>,
     clocks: Clocks,
     seq: AtomicU64,
+    /// Client clock offsets measured on header-signed requests, by access key.
+    client_clocks: clients::ClientClocks,
     /// Multipart upload ids seen completed or aborted (for the `no-such-upload` lint).
     finished_uploads: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -341,6 +344,7 @@ async fn prepare(
         cfg,
         clients,
         clocks: Clocks::default(),
+        client_clocks: Default::default(),
         seq: AtomicU64::new(0),
         finished_uploads: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
@@ -702,6 +706,13 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
     let report = st.inspector.inspect_head(&wire, now);
     let upload = upload_id(&wire);
     let mut findings = report.findings.clone();
+    if let Some(ak) = &report.access_key {
+        if report.carrier == crate::sig::Carrier::Query {
+            st.client_clocks.explain(ak, &mut findings, now);
+        } else {
+            st.client_clocks.learn(ak, &findings, now);
+        }
+    }
     if let Some(u) = &upload {
         let seen = st
             .finished_uploads
