@@ -290,6 +290,20 @@ impl Inspector {
             }
         }
         r.stages.provided_signature = Some(auth.signature.clone());
+        if auth.carrier == cos::CosCarrier::Query {
+            // the signature fields are read from their last copy
+            for (name, values) in
+                conflicting_params(req, |n| cos::Q_FIELDS.contains(&n) && n != "q-signature")
+            {
+                let used = values.last().cloned().unwrap_or_default();
+                r.push(duplicate_signed_param(
+                    &name,
+                    std::slice::from_ref(&used),
+                    &values,
+                    "sigtap read the last copy; a reader taking another one sees a different signature",
+                ));
+            }
+        }
         let cred = self.lookup(&auth.access_key, r);
         let Some(cred) = cred else {
             let (hs, sts) = cos::stages(req, &auth);
@@ -305,6 +319,17 @@ impl Inspector {
                 r.push(Finding::info(
                     code::SIGNATURE_READING,
                     format!("the signature matched with {note}"),
+                ));
+            }
+            // a one-value reading matched: the other values of that name are not signed
+            for lo in cos::values_left_out(req, &auth.param_list, check.reading) {
+                let mut all = vec![lo.signed.clone()];
+                all.extend(lo.left_out.iter().cloned());
+                r.push(duplicate_signed_param(
+                    &lo.name,
+                    std::slice::from_ref(&lo.signed),
+                    &all,
+                    "the signature verifies only when one value per name is read, so the other value was added to a signed request",
                 ));
             }
             r.stages.http_string = Some(check.http_string.text);
@@ -331,7 +356,7 @@ impl Inspector {
         .with("provided", auth.signature.clone())
         .with("expected", check.expected.clone());
         let e = mismatch::explain_cos(req, &auth, cred.secret.expose(), &self.keys);
-        r.push(attach(f, e));
+        push_explained(r, f, e);
         false
     }
 
@@ -574,8 +599,9 @@ impl Inspector {
                         &self.keys,
                         &self.cache,
                     );
-                    f = attach(f, e);
+                    f = attach(f, e.clone());
                     r.push(f);
+                    push_added_param(r, &e);
                 }
             }
         }
@@ -770,6 +796,18 @@ impl Inspector {
         };
         r.access_key = Some(auth.access_key.clone());
         r.stages.provided_signature = Some(auth.signature.clone());
+        if presigned {
+            // Expires is the signed Date line; sigtap reads its first copy
+            for (name, values) in conflicting_params(req, |n| n == "Expires") {
+                let used = values.first().cloned().unwrap_or_default();
+                r.push(duplicate_signed_param(
+                    &name,
+                    std::slice::from_ref(&used),
+                    &values,
+                    "sigtap read the first copy; a reader taking another one sees another expiry",
+                ));
+            }
+        }
         let token_sent = req
             .header("x-amz-security-token")
             .map(str::to_string)
@@ -840,7 +878,7 @@ impl Inspector {
             .with("provided", auth.signature.clone())
             .with("expected", check.expected.clone());
             let e = mismatch::explain_v2(req, &auth, cred.secret.expose(), &self.keys);
-            r.push(attach(f, e));
+            push_explained(r, f, e);
             return false;
         }
         let mut notes = Vec::new();
@@ -866,6 +904,80 @@ impl Inspector {
         }
         true
     }
+}
+
+/// Pushes a `signature-mismatch` finding with its explanation, and what the explanation found
+/// about a repeated signed parameter.
+fn push_explained(r: &mut Report, f: Finding, e: mismatch::Explanation) {
+    let added = e.added_param.clone();
+    r.push(attach(f, e));
+    if let Some(a) = added {
+        push_added(r, &a);
+    }
+}
+
+fn push_added_param(r: &mut Report, e: &mismatch::Explanation) {
+    if let Some(a) = &e.added_param {
+        push_added(r, a);
+    }
+}
+
+fn push_added(r: &mut Report, a: &mismatch::AddedParam) {
+    let mut all = a.signed.clone();
+    all.push(a.value.clone());
+    r.push(duplicate_signed_param(
+        &a.name,
+        &a.signed,
+        &all,
+        "the signature is reproduced without the added value, so it was added after signing",
+    ));
+}
+
+/// Query parameters whose decoded name `pick` accepts that arrive more than once with different
+/// values: (name, decoded values in wire order).
+fn conflicting_params(req: &Request, pick: impl Fn(&str) -> bool) -> Vec<(String, Vec<String>)> {
+    let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
+    for p in split_query(req.query.as_deref().unwrap_or("")) {
+        let name = decoded_text(p.name);
+        if !pick(&name) {
+            continue;
+        }
+        let value = text(&crate::sig::encode::form_decode(p.value));
+        match by_name.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => by_name.push((name.into_owned(), vec![value])),
+        }
+    }
+    by_name.retain(|(_, values)| values.iter().any(|v| *v != values[0]));
+    by_name
+}
+
+/// The `duplicate-signed-param` finding: `name` arrived with the values `all`, of which the
+/// signature covers `signed`.
+fn duplicate_signed_param(name: &str, signed: &[String], all: &[String], how: &str) -> Finding {
+    let quoted = |vs: &[String]| {
+        vs.iter()
+            .map(|v| format!("{:?}", crate::sig::encode::clip(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let unsigned: Vec<String> = all
+        .iter()
+        .filter(|v| !signed.contains(v))
+        .cloned()
+        .collect();
+    Finding::error(
+        code::DUPLICATE_SIGNED_PARAM,
+        format!(
+            "signed query parameter {name} arrived {} times with different values ({}); the signature covers only {}: {how}. The request is refused and never re-signed",
+            all.len(),
+            quoted(all),
+            quoted(signed)
+        ),
+    )
+    .with("param", name.to_string())
+    .with("signed_values", signed.to_vec())
+    .with("unsigned_values", unsigned)
 }
 
 /// Puts an explanation on a `signature-mismatch` finding.

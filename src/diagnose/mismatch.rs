@@ -5,6 +5,7 @@
 
 use crate::credentials::KeyStore;
 use crate::sig::crypto::ct_eq;
+use crate::sig::encode::{decoded_text, form_decode, text};
 use crate::sig::v4::{self, PathForm, QueryForm, Rules, SigningKeyCache, V4Auth};
 use crate::sig::{cos, v2};
 use crate::timefmt::{amz_date, http_date, parse_http_date};
@@ -33,6 +34,19 @@ pub struct Explanation {
     pub matching_key: Option<String>,
     /// How many variants were tried.
     pub tried: usize,
+    /// A query parameter the client signed once, repeated with another value after signing.
+    pub added_param: Option<AddedParam>,
+}
+
+/// A second value of a signed query parameter that the signature does not cover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddedParam {
+    /// The name as it arrived (decoded).
+    pub name: String,
+    /// The decoded value that was added.
+    pub value: String,
+    /// The decoded values the client signed.
+    pub signed: Vec<String>,
 }
 
 /// A candidate: a changed copy of the request and what the change means.
@@ -40,6 +54,7 @@ struct Variant {
     cause: &'static str,
     detail: String,
     req: Request,
+    added_param: Option<AddedParam>,
 }
 
 fn host_without_port(h: &str) -> Option<&str> {
@@ -93,6 +108,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::HOST_CHANGED,
                 detail,
                 req: with(&|r| r.set_header("Host", value.clone())),
+                added_param: None,
             });
         }
     }
@@ -115,6 +131,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         r.remove_header(name);
                         r.headers.push((name.clone(), v.clone()));
                     }),
+                    added_param: None,
                 });
             }
         }
@@ -130,6 +147,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         "the client signed Content-Type {base:?}; it arrived with ';{params}' added"
                     ),
                     req: with(&|r| r.set_header("content-type", base.clone())),
+                    added_param: None,
                 });
             }
         }
@@ -140,6 +158,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                     cause: cause::HEADER_CHANGED,
                     detail: format!("{name} was {before:?} when signed; a value was appended after signing ({v:?})"),
                     req: with(&|r| r.set_header(name, before.clone())),
+                    added_param: None,
                 });
             }
         }
@@ -149,6 +168,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::HEADER_CHANGED,
                 detail: format!("{name}: whitespace inside the value differs from what was signed"),
                 req: with(&|r| r.set_header(name, collapsed.clone())),
+                added_param: None,
             });
         }
     }
@@ -163,6 +183,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         "the Date header was re-stamped {back}s after signing (a retry that did not re-sign): the client signed {value:?}"
                     ),
                     req: with(&|r| r.set_header("date", value.clone())),
+                    added_param: None,
                 });
             }
         }
@@ -211,6 +232,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
             cause: cause::PATH_ENCODING,
             detail,
             req: with(&|r| r.path = np.clone()),
+            added_param: None,
         });
     }
     // query parameters added after signing
@@ -222,8 +244,43 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 || n.starts_with("q-")
                 || matches!(n, "sign" | "AWSAccessKeyId" | "Signature" | "Expires")
         };
+        // names and values as the scheme compares them
+        let name_of = |piece: &str| {
+            let n = piece.split('=').next().unwrap_or("");
+            if scheme_cos {
+                cos::cos_encode(&form_decode(n)).to_ascii_lowercase()
+            } else {
+                decoded_text(n).into_owned()
+            }
+        };
+        let value_of = |piece: &str| {
+            let v = piece.split_once('=').map_or("", |(_, v)| v);
+            if scheme_cos {
+                text(&form_decode(v))
+            } else {
+                decoded_text(v).into_owned()
+            }
+        };
+        let named: Vec<(String, String)> =
+            pieces.iter().map(|p| (name_of(p), value_of(p))).collect();
         for (i, piece) in pieces.iter().enumerate() {
-            if is_sig(piece) {
+            let (name, value) = &named[i];
+            if matches!(
+                name.as_str(),
+                "X-Amz-Signature" | "Signature" | "q-signature" | "sign"
+            ) {
+                continue;
+            }
+            let mut signed: Vec<String> = named
+                .iter()
+                .enumerate()
+                .filter(|(j, (n, _))| *j != i && n == name)
+                .map(|(_, (_, v))| v.clone())
+                .collect();
+            let mut seen = std::collections::BTreeSet::new();
+            signed.retain(|v| seen.insert(v.clone()));
+            let repeated = signed.iter().any(|v| v != value);
+            if is_sig(piece) && !repeated {
                 continue;
             }
             let rest: Vec<&str> = pieces
@@ -232,10 +289,34 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 .filter(|(j, _)| *j != i)
                 .map(|(_, s)| *s)
                 .collect();
-            let name = piece.split('=').next().unwrap_or("");
+            let (detail, added_param) = if repeated {
+                let shown = decoded_text(piece.split('=').next().unwrap_or("")).into_owned();
+                (
+                    format!(
+                        "query parameter {shown:?} arrived {} times with different values; the client signed {}, and {piece} was added after signing",
+                        signed.len() + 1,
+                        signed
+                            .iter()
+                            .map(|v| format!("{shown}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    Some(AddedParam {
+                        name: shown,
+                        value: value.clone(),
+                        signed,
+                    }),
+                )
+            } else {
+                let shown = piece.split('=').next().unwrap_or("");
+                (
+                    format!("query parameter {shown:?} was added after signing ({piece})"),
+                    None,
+                )
+            };
             out.push(Variant {
                 cause: cause::QUERY_CHANGED,
-                detail: format!("query parameter {name:?} was added after signing ({piece})"),
+                detail,
                 req: with(&|r| {
                     r.query = if rest.is_empty() {
                         None
@@ -243,6 +324,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         Some(rest.join("&"))
                     }
                 }),
+                added_param,
             });
         }
         let sig_only: Vec<&str> = pieces.iter().copied().filter(|s| is_sig(s)).collect();
@@ -251,6 +333,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::QUERY_CHANGED,
                 detail: "the client signed none of the request's own query parameters; they were added after signing".into(),
                 req: with(&|r| r.query = if sig_only.is_empty() { None } else { Some(sig_only.join("&")) }),
+                added_param: None,
             });
         }
         if scheme_cos && q.contains('+') {
@@ -258,6 +341,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::QUERY_CHANGED,
                 detail: "the client signed '+' in a parameter value as a plus; form decoding reads it as a space".into(),
                 req: with(&|r| r.query = Some(q.replace('+', "%2B"))),
+                added_param: None,
             });
         }
     }
@@ -328,6 +412,7 @@ fn unexplained(tried: usize) -> Explanation {
         diff: Vec::new(),
         matching_key: None,
         tried,
+        added_param: None,
     }
 }
 
@@ -361,6 +446,7 @@ pub fn explain_v4(
             diff: line_diff(&wire_creq.text, creq),
             matching_key: mk,
             tried,
+            added_param: None,
         }
     };
     let mut tried = 0;
@@ -406,15 +492,29 @@ pub fn explain_v4(
     // changed requests
     for v in request_variants(req, &auth.signed_headers, false) {
         tried += 1;
+        // a presigned URL whose X-Amz-* parameters changed: read them from the variant
+        let reread = (auth.presigned && v.req.query != req.query)
+            .then(|| v4::parse_presigned(&v.req, Rules::Generic { normalize: true }).ok())
+            .flatten();
+        let (a, k) = match &reread {
+            Some(a) if a.scope != auth.scope => (
+                a,
+                v4::signing_key(secret, &a.scope.date, &a.scope.region, &a.scope.service),
+            ),
+            Some(a) => (a, key),
+            None => (auth, key),
+        };
         let (creq, sts) = v4::stages(
             &v.req,
-            auth,
+            a,
             payload,
             PathForm::Rules(rules),
             QueryForm::Reencode,
         );
-        if ct_eq(&v4::signature(&key, &sts), &auth.signature) {
-            return found(&creq.text, v.detail, v.cause, tried, None);
+        if ct_eq(&v4::signature(&k, &sts), &auth.signature) {
+            let mut e = found(&creq.text, v.detail, v.cause, tried, None);
+            e.added_param = v.added_param;
+            return e;
         }
     }
     // X-Amz-Date re-stamped after signing (the scope date stays)
@@ -565,6 +665,7 @@ pub fn explain_cos(
                 diff: line_diff(&wire_hs.text, &hs),
                 matching_key: Some(ak.to_string()),
                 tried,
+                added_param: None,
             };
         }
     }
@@ -577,6 +678,7 @@ pub fn explain_cos(
                 diff: line_diff(&wire_hs.text, &hs),
                 matching_key: None,
                 tried,
+                added_param: v.added_param,
             };
         }
     }
@@ -603,6 +705,7 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
                 diff: line_diff(&wire, &c.string_to_sign),
                 matching_key: Some(ak.to_string()),
                 tried,
+                added_param: None,
             };
         }
     }
@@ -618,7 +721,15 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
         .collect();
     for v in request_variants(req, &signed, false) {
         tried += 1;
-        let c = v2::verify(&v.req, auth, secret);
+        // a presigned URL whose Expires changed: read it from the variant
+        let reread = (auth.presigned && v.req.query != req.query)
+            .then(|| v2::parse_presigned(&v.req).ok())
+            .flatten()
+            .map(|a| v2::V2Auth {
+                signature: auth.signature.clone(),
+                ..a
+            });
+        let c = v2::verify(&v.req, reread.as_ref().unwrap_or(auth), secret);
         if c.matched {
             return Explanation {
                 cause: v.cause,
@@ -626,6 +737,7 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
                 diff: line_diff(&wire, &c.string_to_sign),
                 matching_key: None,
                 tried,
+                added_param: v.added_param,
             };
         }
     }
