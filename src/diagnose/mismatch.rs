@@ -5,7 +5,7 @@
 
 use crate::credentials::KeyStore;
 use crate::sig::crypto::ct_eq;
-use crate::sig::encode::{decoded_text, form_decode, text};
+use crate::sig::encode::{decoded_text, form_decode, percent_decode, text, uri_encode};
 use crate::sig::v4::{self, PathForm, QueryForm, Rules, SigningKeyCache, V4Auth};
 use crate::sig::{cos, v2};
 use crate::timefmt::{amz_date, http_date, parse_http_date};
@@ -203,6 +203,36 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
             p.replace("%2F", "%252F").replace("%2f", "%252F"),
             "the client signed an encoded slash (%2F) in the key; the service decodes it to '/'"
                 .into(),
+        ));
+    }
+    // an intermediary that encoded the path once more (every %XX became %25XX)
+    if p.contains("%25") {
+        let once = p.replace("%25", "%");
+        paths.push((
+            once.clone(),
+            format!("the path was encoded again after signing (each %XX became %25XX): the client signed {once}, it arrived as {p}"),
+        ));
+        let decoded = text(&percent_decode(&p));
+        if decoded != once {
+            paths.push((
+                decoded.clone(),
+                format!("the path was encoded again after signing: the client signed {decoded}, it arrived as {p}"),
+            ));
+        }
+    }
+    // an intermediary that decoded the path once
+    if p.contains('%') {
+        let again = p.replace('%', "%25");
+        paths.push((
+            again.clone(),
+            format!("the path was decoded once after signing (each %25XX became %XX): the client signed {again}, it arrived as {p}"),
+        ));
+    }
+    let reencoded = uri_encode(&percent_decode(&p), true);
+    if reencoded != p {
+        paths.push((
+            reencoded.clone(),
+            format!("the path was decoded after signing (escapes such as %28 became the characters themselves): the client signed {reencoded}, it arrived as {p}"),
         ));
     }
     if p.len() > 1 && p.ends_with('/') {
@@ -479,7 +509,7 @@ pub fn explain_v4(
     // path and query encodings that need another canonical form rather than another request
     for (path, query, c, detail) in [
         (PathForm::Raw, QueryForm::Reencode, cause::PATH_ENCODING, "the client signed the raw path bytes as sent; S3 decodes and re-encodes the path"),
-        (PathForm::Rules(Rules::Generic { normalize: false }), QueryForm::Reencode, cause::PATH_ENCODING, "the client encoded the path twice (the generic SigV4 rule); S3 encodes it once"),
+        (PathForm::Rules(Rules::Generic { normalize: false }), QueryForm::Reencode, cause::PATH_ENCODING, "the client encoded the path twice (the generic SigV4 rule; S3 encodes it once), or an intermediary decoded the path once after signing (%2520 became %20)"),
         (PathForm::Rules(Rules::Generic { normalize: true }), QueryForm::Reencode, cause::PATH_ENCODING, "the client normalized the path ('//', '.', '..') and encoded it twice (the generic SigV4 rules); S3 does neither"),
         (PathForm::Rules(rules), QueryForm::Raw, cause::QUERY_CHANGED, "the client signed the query as sent, without S3's decode and re-encode"),
     ] {
