@@ -355,7 +355,12 @@ impl Inspector {
         )
         .with("provided", auth.signature.clone())
         .with("expected", check.expected.clone());
-        let e = mismatch::explain_cos(req, &auth, cred.secret.expose(), &self.keys);
+        let others = other_causes(r);
+        let ctx = mismatch::Context {
+            keys: &self.keys,
+            others: &others,
+        };
+        let e = mismatch::explain_cos(req, &auth, cred.secret.expose(), &ctx);
         push_explained(r, f, e);
         false
     }
@@ -590,13 +595,18 @@ impl Inspector {
                     )
                     .with("provided", auth.signature.clone())
                     .with("expected", check.expected.clone());
+                    let others = other_causes(r);
+                    let ctx = mismatch::Context {
+                        keys: &self.keys,
+                        others: &others,
+                    };
                     let e = mismatch::explain_v4(
                         req,
                         &auth,
                         rules,
                         &payload,
                         cred.secret.expose(),
-                        &self.keys,
+                        &ctx,
                         &self.cache,
                     );
                     f = attach(f, e.clone());
@@ -877,7 +887,12 @@ impl Inspector {
             )
             .with("provided", auth.signature.clone())
             .with("expected", check.expected.clone());
-            let e = mismatch::explain_v2(req, &auth, cred.secret.expose(), &self.keys);
+            let others = other_causes(r);
+            let ctx = mismatch::Context {
+                keys: &self.keys,
+                others: &others,
+            };
+            let e = mismatch::explain_v2(req, &auth, cred.secret.expose(), &ctx);
             push_explained(r, f, e);
             return false;
         }
@@ -993,7 +1008,44 @@ fn attach(mut f: Finding, e: mismatch::Explanation) -> Finding {
     if let Some(k) = e.matching_key {
         f = f.with("matching_key", k);
     }
+    if let Some(c) = e.certainty {
+        f = f.with("certainty", c);
+    }
+    if !e.compare.is_empty() {
+        let stages: serde_json::Map<String, serde_json::Value> = e
+            .compare
+            .into_iter()
+            .map(|(name, text)| (name.to_string(), text.into()))
+            .collect();
+        f = f.with("compare", stages);
+    }
     f
+}
+
+/// Findings already made that point at another cause of a signature mismatch than the secret,
+/// in words (the explainer then does not blame the secret).
+fn other_causes(r: &Report) -> Vec<String> {
+    r.findings
+        .iter()
+        .filter_map(|f| match f.code {
+            code::EXPIRED | code::NOT_YET_VALID | code::CLOCK_SKEW => {
+                Some(format!("the request has a time problem ({})", f.code))
+            }
+            code::MISSING_SIGNED_HEADER => Some("a signed header is missing".to_string()),
+            code::CREDENTIAL_SCOPE_MISMATCH => {
+                Some("the credential scope does not fit the request".to_string())
+            }
+            code::DUPLICATE_SIGNED_PARAM => {
+                Some("a signed query parameter arrived twice".to_string())
+            }
+            _ => None,
+        })
+        .fold(Vec::new(), |mut out, s| {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+            out
+        })
 }
 
 fn query_value(req: &Request, name: &str) -> Option<String> {

@@ -36,6 +36,12 @@ pub struct Explanation {
     pub tried: usize,
     /// A query parameter the client signed once, repeated with another value after signing.
     pub added_param: Option<AddedParam>,
+    /// For `wrong-secret`: "certain" when another key's secret reproduces the signature,
+    /// "likely" when nothing does and nothing else points elsewhere.
+    pub certainty: Option<&'static str>,
+    /// When nothing reproduced the signature: the stages as sigtap computed them from the
+    /// request as received (name, text), for the client to compare with its own.
+    pub compare: Vec<(&'static str, String)>,
 }
 
 /// A second value of a signed query parameter that the signature does not cover.
@@ -47,6 +53,15 @@ pub struct AddedParam {
     pub value: String,
     /// The decoded values the client signed.
     pub signed: Vec<String>,
+}
+
+/// What the explainer knows besides the request.
+pub struct Context<'a> {
+    /// Every known key: another key's secret may reproduce the signature.
+    pub keys: &'a KeyStore,
+    /// In words, what other findings already point at (a time problem, a missing header):
+    /// with any, a signature nothing reproduces is not blamed on the secret.
+    pub others: &'a [String],
 }
 
 /// A candidate: a changed copy of the request and what the change means.
@@ -433,16 +448,103 @@ fn wrong_secret_detail(access_key: &str, other: &str, keys: &KeyStore) -> String
     )
 }
 
-fn unexplained(tried: usize) -> Explanation {
+/// Headers that intermediaries add: their presence says something stood between the client
+/// and sigtap and may have changed a signed part.
+const INTERMEDIARY_HEADERS: [&str; 4] = ["via", "forwarded", "x-forwarded-", "x-original-"];
+
+/// What on the request itself suggests that something besides the secret changed after signing.
+fn request_suspects(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        let hit = INTERMEDIARY_HEADERS.iter().any(|h| {
+            if h.ends_with('-') {
+                lower.starts_with(h)
+            } else {
+                lower == *h
+            }
+        });
+        if hit {
+            out.push(format!(
+                "an intermediary handled the request ({name}: {})",
+                crate::sig::encode::clip(value)
+            ));
+        }
+    }
+    for name in signed {
+        let n = req.header_values(name).count();
+        if n > 1 {
+            out.push(format!("the signed header {name} arrived {n} times"));
+        }
+    }
+    if let Some(q) = &req.query {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for piece in q.split('&').filter(|s| !s.is_empty()) {
+            let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
+            let (n, v) = if scheme_cos {
+                (
+                    cos::cos_encode(&form_decode(n)).to_ascii_lowercase(),
+                    text(&form_decode(v)),
+                )
+            } else {
+                (decoded_text(n).into_owned(), decoded_text(v).into_owned())
+            };
+            if seen.iter().any(|(sn, sv)| *sn == n && *sv != v)
+                && !out.iter().any(|o| o.contains(&format!("parameter {n:?}")))
+            {
+                out.push(format!(
+                    "query parameter {n:?} arrived with different values"
+                ));
+            }
+            seen.push((n, v));
+        }
+    }
+    out
+}
+
+/// When no variant reproduced the signature: blame another secret for the key (likely, not
+/// certain) unless something on the request or among the other findings (`others`) points at
+/// another cause. `compare` are the stages the client should compare with its own.
+fn fallback(
+    tried: usize,
+    access_key: &str,
+    mut suspects: Vec<String>,
+    others: &[String],
+    compare: Vec<(&'static str, String)>,
+) -> Explanation {
+    suspects.extend(others.iter().cloned());
+    let stages = compare
+        .iter()
+        .map(|(n, _)| n.replace('_', " "))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let (cause, certainty, detail) = if suspects.is_empty() {
+        (
+            cause::WRONG_SECRET,
+            Some("likely"),
+            format!(
+                "likely a different secret for key {access_key} (likely, not certain): none of {tried} variants (host, headers, path, query, other known keys, scope) reproduces the signature and nothing suggests the request changed on the way; compare sigtap's {stages} with the client's own: if they are identical, the client's secret for {access_key} is not the one sigtap holds"
+            ),
+        )
+    } else {
+        (
+            cause::UNEXPLAINED,
+            None,
+            format!(
+                "none of {tried} likely variants (host, headers, path, query, other known keys, scope) reproduces the signature; the secret is not blamed because {}; compare sigtap's {stages} with the client's own",
+                suspects.join("; ")
+            ),
+        )
+    };
     Explanation {
-        cause: cause::UNEXPLAINED,
-        detail: format!(
-            "none of {tried} likely variants (host, headers, path, query, secret, scope) reproduces the signature; compare the canonical text with the client's own log"
-        ),
+        cause,
+        detail,
         diff: Vec::new(),
         matching_key: None,
         tried,
         added_param: None,
+        certainty,
+        compare,
     }
 }
 
@@ -453,9 +555,10 @@ pub fn explain_v4(
     rules: Rules,
     payload: &str,
     secret: &str,
-    keys: &KeyStore,
+    ctx: &Context<'_>,
     cache: &SigningKeyCache,
 ) -> Explanation {
+    let (keys, others) = (ctx.keys, ctx.others);
     let key = cache.get(
         secret,
         &auth.scope.date,
@@ -474,9 +577,11 @@ pub fn explain_v4(
             cause: c,
             detail,
             diff: line_diff(&wire_creq.text, creq),
+            certainty: mk.is_some().then_some("certain"),
             matching_key: mk,
             tried,
             added_param: None,
+            compare: Vec::new(),
         }
     };
     let mut tried = 0;
@@ -663,7 +768,13 @@ pub fn explain_v4(
             return e;
         }
     }
-    unexplained(tried)
+    fallback(
+        tried,
+        &auth.access_key,
+        request_suspects(req, &auth.signed_headers, false),
+        others,
+        vec![("canonical_request", wire_creq.text)],
+    )
 }
 
 /// Explains a COS mismatch.
@@ -671,9 +782,10 @@ pub fn explain_cos(
     req: &Request,
     auth: &cos::CosAuth,
     secret: &str,
-    keys: &KeyStore,
+    ctx: &Context<'_>,
 ) -> Explanation {
-    let (wire_hs, _) = cos::stages(req, auth);
+    let (keys, others) = (ctx.keys, ctx.others);
+    let (wire_hs, wire_sts) = cos::stages(req, auth);
     let mut tried = 0;
     let check = |r: &Request, sk: &str| -> Option<String> {
         let hs = cos::http_string(
@@ -696,6 +808,8 @@ pub fn explain_cos(
                 matching_key: Some(ak.to_string()),
                 tried,
                 added_param: None,
+                certainty: Some("certain"),
+                compare: Vec::new(),
             };
         }
     }
@@ -709,14 +823,28 @@ pub fn explain_cos(
                 matching_key: None,
                 tried,
                 added_param: v.added_param,
+                certainty: None,
+                compare: Vec::new(),
             };
         }
     }
-    unexplained(tried)
+    fallback(
+        tried,
+        &auth.access_key,
+        request_suspects(req, &auth.header_list, true),
+        others,
+        vec![("http_string", wire_hs.text), ("string_to_sign", wire_sts)],
+    )
 }
 
 /// Explains a SigV2 mismatch.
-pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStore) -> Explanation {
+pub fn explain_v2(
+    req: &Request,
+    auth: &v2::V2Auth,
+    secret: &str,
+    ctx: &Context<'_>,
+) -> Explanation {
+    let (keys, others) = (ctx.keys, ctx.others);
     let wire = v2::string_to_sign(
         req,
         auth,
@@ -736,6 +864,8 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
                 matching_key: Some(ak.to_string()),
                 tried,
                 added_param: None,
+                certainty: Some("certain"),
+                compare: Vec::new(),
             };
         }
     }
@@ -768,10 +898,18 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
                 matching_key: None,
                 tried,
                 added_param: v.added_param,
+                certainty: None,
+                compare: Vec::new(),
             };
         }
     }
-    unexplained(tried)
+    fallback(
+        tried,
+        &auth.access_key,
+        request_suspects(req, &signed, false),
+        others,
+        vec![("string_to_sign", wire)],
+    )
 }
 
 #[cfg(test)]
@@ -783,6 +921,21 @@ mod tests {
         let d = line_diff("a\nb\nc", "a\nB\nc");
         assert_eq!(d, vec!["+ B".to_string(), "- b".to_string()]);
         assert!(line_diff("x", "x").is_empty());
+    }
+
+    #[test]
+    fn intermediaries_and_repeats_are_suspects() {
+        let req = Request::parse(
+            b"GET /k?a=1&b=2&a=3 HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nx-amz-meta-a: 1\r\nx-amz-meta-a: 2\r\n\r\n",
+        )
+        .unwrap();
+        let s = request_suspects(&req, &["host".into(), "x-amz-meta-a".into()], false);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(s[0].contains("X-Forwarded-For"), "{s:?}");
+        assert!(s[1].contains("x-amz-meta-a arrived 2 times"), "{s:?}");
+        assert!(s[2].contains("\"a\""), "{s:?}");
+        let plain = Request::parse(b"GET /k?a=1&a=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert!(request_suspects(&plain, &["host".into()], false).is_empty());
     }
 
     #[test]
