@@ -5,7 +5,7 @@
 
 use crate::credentials::KeyStore;
 use crate::sig::crypto::ct_eq;
-use crate::sig::encode::{decoded_text, form_decode, percent_decode, text, uri_encode};
+use crate::sig::encode::{clip, decoded_text, form_decode, percent_decode, text, uri_encode};
 use crate::sig::v4::{self, PathForm, QueryForm, Rules, SigningKeyCache, V4Auth};
 use crate::sig::{cos, v2};
 use crate::timefmt::{amz_date, http_date, parse_http_date};
@@ -220,34 +220,34 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 .into(),
         ));
     }
-    // an intermediary that encoded the path once more (every %XX became %25XX)
+    // an intermediary that encoded the path once more (every %XX became %25XX) or decoded it
+    let shown = clip(&p);
     if p.contains("%25") {
         let once = p.replace("%25", "%");
         paths.push((
             once.clone(),
-            format!("the path was encoded again after signing (each %XX became %25XX): the client signed {once}, it arrived as {p}"),
+            format!("the path was encoded again after signing (each %XX became %25XX): the client signed {}, it arrived as {shown}", clip(&once)),
         ));
         let decoded = text(&percent_decode(&p));
         if decoded != once {
             paths.push((
                 decoded.clone(),
-                format!("the path was encoded again after signing: the client signed {decoded}, it arrived as {p}"),
+                format!("the path was encoded again after signing: the client signed {}, it arrived as {shown}", clip(&decoded)),
             ));
         }
     }
-    // an intermediary that decoded the path once
     if p.contains('%') {
         let again = p.replace('%', "%25");
         paths.push((
             again.clone(),
-            format!("the path was decoded once after signing (each %25XX became %XX): the client signed {again}, it arrived as {p}"),
+            format!("the path was decoded once after signing (each %25XX became %XX): the client signed {}, it arrived as {shown}", clip(&again)),
         ));
     }
     let reencoded = uri_encode(&percent_decode(&p), true);
     if reencoded != p {
         paths.push((
             reencoded.clone(),
-            format!("the path was decoded after signing (escapes such as %28 became the characters themselves): the client signed {reencoded}, it arrived as {p}"),
+            format!("the path was decoded after signing (escapes such as %28 became the characters themselves): the client signed {}, it arrived as {shown}", clip(&reencoded)),
         ));
     }
     if p.len() > 1 && p.ends_with('/') {
@@ -467,7 +467,7 @@ fn request_suspects(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<S
         if hit {
             out.push(format!(
                 "an intermediary handled the request ({name}: {})",
-                crate::sig::encode::clip(value)
+                clip(value)
             ));
         }
     }
