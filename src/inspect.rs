@@ -984,7 +984,7 @@ fn duplicate_signed_param(name: &str, signed: &[String], all: &[String], how: &s
     Finding::error(
         code::DUPLICATE_SIGNED_PARAM,
         format!(
-            "signed query parameter {name} arrived {} times with different values ({}); the signature covers only {}: {how}. The request is refused and never re-signed",
+            "signed query parameter {name} arrived {} times with different values ({}); the signature covers only {}: {how}; re-signing it would authorise the added value",
             all.len(),
             quoted(all),
             quoted(signed)
