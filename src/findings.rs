@@ -292,7 +292,7 @@ pub const CATALOG: &[Entry] = &[
     Entry {
         code: code::DUPLICATE_SIGNED_PARAM,
         title: "A signed query parameter arrived twice with different values",
-        explanation: "The signature covers only one of the values (the other was added before or after the signed one, e.g. a second versionId appended to a presigned URL), so services and SDKs that read the first, the last or every value disagree about what was authorised. sigtap judges such a request invalid and never re-signs it: a fresh signature would authorise the added value.",
+        explanation: "The signature covers only one of the values (the other was added before or after the signed one, e.g. a second versionId appended to a presigned URL), so services and SDKs that read the first, the last or every value disagree about what was authorised. sigtap judges such a request invalid: a fresh signature over it would authorise the added value.",
         fix: "Send each signed parameter once; if several values are meant, sign every one of them (the request must be signed again).",
     },
 ];
