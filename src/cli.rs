@@ -106,6 +106,12 @@ pub struct MockArgs {
     /// Seed of the random draw behind `rate=` (same seed, same requests fail).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
+    /// The most memory the objects, upload parts and request bodies may take together, e.g.
+    /// 512MiB, 2GiB, 100MB (default 1GiB). It is also the largest single body: a larger
+    /// Content-Length gets 400 EntityTooLarge before the body is read; a body that would pass
+    /// the total gets 503 ServiceUnavailable. Deleting objects frees it.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub max_memory: Option<String>,
 }
 
 #[derive(Args, Debug)]

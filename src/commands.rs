@@ -513,6 +513,16 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
         })?,
         None => 0,
     };
+    let max_memory = match &a.max_memory {
+        Some(m) => crate::mock::parse_size(m)
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                usage(format!(
+                    "--max-memory {m:?}: use a positive size such as 512MiB, 2GiB or 1000000"
+                ))
+            })?,
+        None => crate::mock::DEFAULT_MAX_MEMORY,
+    };
     let faults = a
         .fail
         .iter()
@@ -570,6 +580,7 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
         cfg.store_fallback = a.store;
         cfg.faults = crate::mock::fail::Faults::new(faults, a.seed);
         cfg.region = a.region.clone();
+        cfg.max_memory = max_memory;
         let m = crate::mock::Mock::new(cfg);
         let (tx, rx) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(crate::mock::serve(m, listener, rx));

@@ -101,6 +101,7 @@ pub mod code {
     pub const NO_SUCH_UPLOAD: &str = "no-such-upload";
     pub const UPSTREAM_ERROR: &str = "upstream-error";
     pub const UPSTREAM_CLOCK: &str = "upstream-clock";
+    pub const DUPLICATE_SIGNED_PARAM: &str = "duplicate-signed-param";
 }
 
 /// One catalog entry: what a code means and how to fix it.
@@ -288,6 +289,12 @@ pub const CATALOG: &[Entry] = &[
         explanation: "The service's time, read from its Date header, <ServerTime>, or (COS, a heuristic) the first field of x-cos-request-id, compared with now and the signature window.",
         fix: "If the upstream's clock and the client's disagree, synchronise the client (NTP).",
     },
+    Entry {
+        code: code::DUPLICATE_SIGNED_PARAM,
+        title: "A signed query parameter arrived twice with different values",
+        explanation: "The signature covers only one of the values (the other was added before or after the signed one, e.g. a second versionId appended to a presigned URL), so services and SDKs that read the first, the last or every value disagree about what was authorised. sigtap judges such a request invalid: a fresh signature over it would authorise the added value.",
+        fix: "Send each signed parameter once; if several values are meant, sign every one of them (the request must be signed again).",
+    },
 ];
 
 /// Looks a code up in the catalog.
@@ -320,6 +327,7 @@ mod tests {
             code::PAYLOAD_HASH_MISMATCH,
             code::CHUNK_SIGNATURE_MISMATCH,
             code::CREDENTIAL_SCOPE_MISMATCH,
+            code::DUPLICATE_SIGNED_PARAM,
         ] {
             assert!(entry(c).is_some(), "{c} missing from the catalog");
         }

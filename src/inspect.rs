@@ -290,6 +290,20 @@ impl Inspector {
             }
         }
         r.stages.provided_signature = Some(auth.signature.clone());
+        if auth.carrier == cos::CosCarrier::Query {
+            // the signature fields are read from their last copy
+            for (name, values) in
+                conflicting_params(req, |n| cos::Q_FIELDS.contains(&n) && n != "q-signature")
+            {
+                let used = values.last().cloned().unwrap_or_default();
+                r.push(duplicate_signed_param(
+                    &name,
+                    std::slice::from_ref(&used),
+                    &values,
+                    "sigtap read the last copy; a reader taking another one sees a different signature",
+                ));
+            }
+        }
         let cred = self.lookup(&auth.access_key, r);
         let Some(cred) = cred else {
             let (hs, sts) = cos::stages(req, &auth);
@@ -305,6 +319,17 @@ impl Inspector {
                 r.push(Finding::info(
                     code::SIGNATURE_READING,
                     format!("the signature matched with {note}"),
+                ));
+            }
+            // a one-value reading matched: the other values of that name are not signed
+            for lo in cos::values_left_out(req, &auth.param_list, check.reading) {
+                let mut all = vec![lo.signed.clone()];
+                all.extend(lo.left_out.iter().cloned());
+                r.push(duplicate_signed_param(
+                    &lo.name,
+                    std::slice::from_ref(&lo.signed),
+                    &all,
+                    "the signature verifies only when one value per name is read, so the other value was added to a signed request",
                 ));
             }
             r.stages.http_string = Some(check.http_string.text);
@@ -330,8 +355,13 @@ impl Inspector {
         )
         .with("provided", auth.signature.clone())
         .with("expected", check.expected.clone());
-        let e = mismatch::explain_cos(req, &auth, cred.secret.expose(), &self.keys);
-        r.push(attach(f, e));
+        let others = other_causes(r);
+        let ctx = mismatch::Context {
+            keys: &self.keys,
+            others: &others,
+        };
+        let e = mismatch::explain_cos(req, &auth, cred.secret.expose(), &ctx);
+        push_explained(r, f, e);
         false
     }
 
@@ -565,17 +595,23 @@ impl Inspector {
                     )
                     .with("provided", auth.signature.clone())
                     .with("expected", check.expected.clone());
+                    let others = other_causes(r);
+                    let ctx = mismatch::Context {
+                        keys: &self.keys,
+                        others: &others,
+                    };
                     let e = mismatch::explain_v4(
                         req,
                         &auth,
                         rules,
                         &payload,
                         cred.secret.expose(),
-                        &self.keys,
+                        &ctx,
                         &self.cache,
                     );
-                    f = attach(f, e);
+                    f = attach(f, e.clone());
                     r.push(f);
+                    push_added_param(r, &e);
                 }
             }
         }
@@ -770,6 +806,18 @@ impl Inspector {
         };
         r.access_key = Some(auth.access_key.clone());
         r.stages.provided_signature = Some(auth.signature.clone());
+        if presigned {
+            // Expires is the signed Date line; sigtap reads its first copy
+            for (name, values) in conflicting_params(req, |n| n == "Expires") {
+                let used = values.first().cloned().unwrap_or_default();
+                r.push(duplicate_signed_param(
+                    &name,
+                    std::slice::from_ref(&used),
+                    &values,
+                    "sigtap read the first copy; a reader taking another one sees another expiry",
+                ));
+            }
+        }
         let token_sent = req
             .header("x-amz-security-token")
             .map(str::to_string)
@@ -839,8 +887,13 @@ impl Inspector {
             )
             .with("provided", auth.signature.clone())
             .with("expected", check.expected.clone());
-            let e = mismatch::explain_v2(req, &auth, cred.secret.expose(), &self.keys);
-            r.push(attach(f, e));
+            let others = other_causes(r);
+            let ctx = mismatch::Context {
+                keys: &self.keys,
+                others: &others,
+            };
+            let e = mismatch::explain_v2(req, &auth, cred.secret.expose(), &ctx);
+            push_explained(r, f, e);
             return false;
         }
         let mut notes = Vec::new();
@@ -868,6 +921,80 @@ impl Inspector {
     }
 }
 
+/// Pushes a `signature-mismatch` finding with its explanation, and what the explanation found
+/// about a repeated signed parameter.
+fn push_explained(r: &mut Report, f: Finding, e: mismatch::Explanation) {
+    let added = e.added_param.clone();
+    r.push(attach(f, e));
+    if let Some(a) = added {
+        push_added(r, &a);
+    }
+}
+
+fn push_added_param(r: &mut Report, e: &mismatch::Explanation) {
+    if let Some(a) = &e.added_param {
+        push_added(r, a);
+    }
+}
+
+fn push_added(r: &mut Report, a: &mismatch::AddedParam) {
+    let mut all = a.signed.clone();
+    all.push(a.value.clone());
+    r.push(duplicate_signed_param(
+        &a.name,
+        &a.signed,
+        &all,
+        "the signature is reproduced without the added value, so it was added after signing",
+    ));
+}
+
+/// Query parameters whose decoded name `pick` accepts that arrive more than once with different
+/// values: (name, decoded values in wire order).
+fn conflicting_params(req: &Request, pick: impl Fn(&str) -> bool) -> Vec<(String, Vec<String>)> {
+    let mut by_name: Vec<(String, Vec<String>)> = Vec::new();
+    for p in split_query(req.query.as_deref().unwrap_or("")) {
+        let name = decoded_text(p.name);
+        if !pick(&name) {
+            continue;
+        }
+        let value = text(&crate::sig::encode::form_decode(p.value));
+        match by_name.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, values)) => values.push(value),
+            None => by_name.push((name.into_owned(), vec![value])),
+        }
+    }
+    by_name.retain(|(_, values)| values.iter().any(|v| *v != values[0]));
+    by_name
+}
+
+/// The `duplicate-signed-param` finding: `name` arrived with the values `all`, of which the
+/// signature covers `signed`.
+fn duplicate_signed_param(name: &str, signed: &[String], all: &[String], how: &str) -> Finding {
+    let quoted = |vs: &[String]| {
+        vs.iter()
+            .map(|v| format!("{:?}", crate::sig::encode::clip(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let unsigned: Vec<String> = all
+        .iter()
+        .filter(|v| !signed.contains(v))
+        .cloned()
+        .collect();
+    Finding::error(
+        code::DUPLICATE_SIGNED_PARAM,
+        format!(
+            "signed query parameter {name} arrived {} times with different values ({}); the signature covers only {}: {how}; re-signing it would authorise the added value",
+            all.len(),
+            quoted(all),
+            quoted(signed)
+        ),
+    )
+    .with("param", name.to_string())
+    .with("signed_values", signed.to_vec())
+    .with("unsigned_values", unsigned)
+}
+
 /// Puts an explanation on a `signature-mismatch` finding.
 fn attach(mut f: Finding, e: mismatch::Explanation) -> Finding {
     f.message = format!("{}: {}", f.message, e.detail);
@@ -881,7 +1008,44 @@ fn attach(mut f: Finding, e: mismatch::Explanation) -> Finding {
     if let Some(k) = e.matching_key {
         f = f.with("matching_key", k);
     }
+    if let Some(c) = e.certainty {
+        f = f.with("certainty", c);
+    }
+    if !e.compare.is_empty() {
+        let stages: serde_json::Map<String, serde_json::Value> = e
+            .compare
+            .into_iter()
+            .map(|(name, text)| (name.to_string(), text.into()))
+            .collect();
+        f = f.with("compare", stages);
+    }
     f
+}
+
+/// Findings already made that point at another cause of a signature mismatch than the secret,
+/// in words (the explainer then does not blame the secret).
+fn other_causes(r: &Report) -> Vec<String> {
+    r.findings
+        .iter()
+        .filter_map(|f| match f.code {
+            code::EXPIRED | code::NOT_YET_VALID | code::CLOCK_SKEW => {
+                Some(format!("the request has a time problem ({})", f.code))
+            }
+            code::MISSING_SIGNED_HEADER => Some("a signed header is missing".to_string()),
+            code::CREDENTIAL_SCOPE_MISMATCH => {
+                Some("the credential scope does not fit the request".to_string())
+            }
+            code::DUPLICATE_SIGNED_PARAM => {
+                Some("a signed query parameter arrived twice".to_string())
+            }
+            _ => None,
+        })
+        .fold(Vec::new(), |mut out, s| {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+            out
+        })
 }
 
 fn query_value(req: &Request, name: &str) -> Option<String> {

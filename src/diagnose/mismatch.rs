@@ -5,6 +5,7 @@
 
 use crate::credentials::KeyStore;
 use crate::sig::crypto::ct_eq;
+use crate::sig::encode::{clip, decoded_text, form_decode, percent_decode, text, uri_encode};
 use crate::sig::v4::{self, PathForm, QueryForm, Rules, SigningKeyCache, V4Auth};
 use crate::sig::{cos, v2};
 use crate::timefmt::{amz_date, http_date, parse_http_date};
@@ -33,6 +34,34 @@ pub struct Explanation {
     pub matching_key: Option<String>,
     /// How many variants were tried.
     pub tried: usize,
+    /// A query parameter the client signed once, repeated with another value after signing.
+    pub added_param: Option<AddedParam>,
+    /// For `wrong-secret`: "certain" when another key's secret reproduces the signature,
+    /// "likely" when nothing does and nothing else points elsewhere.
+    pub certainty: Option<&'static str>,
+    /// When nothing reproduced the signature: the stages as sigtap computed them from the
+    /// request as received (name, text), for the client to compare with its own.
+    pub compare: Vec<(&'static str, String)>,
+}
+
+/// A second value of a signed query parameter that the signature does not cover.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddedParam {
+    /// The name as it arrived (decoded).
+    pub name: String,
+    /// The decoded value that was added.
+    pub value: String,
+    /// The decoded values the client signed.
+    pub signed: Vec<String>,
+}
+
+/// What the explainer knows besides the request.
+pub struct Context<'a> {
+    /// Every known key: another key's secret may reproduce the signature.
+    pub keys: &'a KeyStore,
+    /// In words, what other findings already point at (a time problem, a missing header):
+    /// with any, a signature nothing reproduces is not blamed on the secret.
+    pub others: &'a [String],
 }
 
 /// A candidate: a changed copy of the request and what the change means.
@@ -40,6 +69,7 @@ struct Variant {
     cause: &'static str,
     detail: String,
     req: Request,
+    added_param: Option<AddedParam>,
 }
 
 fn host_without_port(h: &str) -> Option<&str> {
@@ -93,6 +123,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::HOST_CHANGED,
                 detail,
                 req: with(&|r| r.set_header("Host", value.clone())),
+                added_param: None,
             });
         }
     }
@@ -115,6 +146,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         r.remove_header(name);
                         r.headers.push((name.clone(), v.clone()));
                     }),
+                    added_param: None,
                 });
             }
         }
@@ -130,6 +162,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         "the client signed Content-Type {base:?}; it arrived with ';{params}' added"
                     ),
                     req: with(&|r| r.set_header("content-type", base.clone())),
+                    added_param: None,
                 });
             }
         }
@@ -140,6 +173,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                     cause: cause::HEADER_CHANGED,
                     detail: format!("{name} was {before:?} when signed; a value was appended after signing ({v:?})"),
                     req: with(&|r| r.set_header(name, before.clone())),
+                    added_param: None,
                 });
             }
         }
@@ -149,6 +183,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::HEADER_CHANGED,
                 detail: format!("{name}: whitespace inside the value differs from what was signed"),
                 req: with(&|r| r.set_header(name, collapsed.clone())),
+                added_param: None,
             });
         }
     }
@@ -163,6 +198,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         "the Date header was re-stamped {back}s after signing (a retry that did not re-sign): the client signed {value:?}"
                     ),
                     req: with(&|r| r.set_header("date", value.clone())),
+                    added_param: None,
                 });
             }
         }
@@ -182,6 +218,36 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
             p.replace("%2F", "%252F").replace("%2f", "%252F"),
             "the client signed an encoded slash (%2F) in the key; the service decodes it to '/'"
                 .into(),
+        ));
+    }
+    // an intermediary that encoded the path once more (every %XX became %25XX) or decoded it
+    let shown = clip(&p);
+    if p.contains("%25") {
+        let once = p.replace("%25", "%");
+        paths.push((
+            once.clone(),
+            format!("the path was encoded again after signing (each %XX became %25XX): the client signed {}, it arrived as {shown}", clip(&once)),
+        ));
+        let decoded = text(&percent_decode(&p));
+        if decoded != once {
+            paths.push((
+                decoded.clone(),
+                format!("the path was encoded again after signing: the client signed {}, it arrived as {shown}", clip(&decoded)),
+            ));
+        }
+    }
+    if p.contains('%') {
+        let again = p.replace('%', "%25");
+        paths.push((
+            again.clone(),
+            format!("the path was decoded once after signing (each %25XX became %XX): the client signed {}, it arrived as {shown}", clip(&again)),
+        ));
+    }
+    let reencoded = uri_encode(&percent_decode(&p), true);
+    if reencoded != p {
+        paths.push((
+            reencoded.clone(),
+            format!("the path was decoded after signing (escapes such as %28 became the characters themselves): the client signed {}, it arrived as {shown}", clip(&reencoded)),
         ));
     }
     if p.len() > 1 && p.ends_with('/') {
@@ -211,6 +277,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
             cause: cause::PATH_ENCODING,
             detail,
             req: with(&|r| r.path = np.clone()),
+            added_param: None,
         });
     }
     // query parameters added after signing
@@ -222,8 +289,43 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 || n.starts_with("q-")
                 || matches!(n, "sign" | "AWSAccessKeyId" | "Signature" | "Expires")
         };
+        // names and values as the scheme compares them
+        let name_of = |piece: &str| {
+            let n = piece.split('=').next().unwrap_or("");
+            if scheme_cos {
+                cos::cos_encode(&form_decode(n)).to_ascii_lowercase()
+            } else {
+                decoded_text(n).into_owned()
+            }
+        };
+        let value_of = |piece: &str| {
+            let v = piece.split_once('=').map_or("", |(_, v)| v);
+            if scheme_cos {
+                text(&form_decode(v))
+            } else {
+                decoded_text(v).into_owned()
+            }
+        };
+        let named: Vec<(String, String)> =
+            pieces.iter().map(|p| (name_of(p), value_of(p))).collect();
         for (i, piece) in pieces.iter().enumerate() {
-            if is_sig(piece) {
+            let (name, value) = &named[i];
+            if matches!(
+                name.as_str(),
+                "X-Amz-Signature" | "Signature" | "q-signature" | "sign"
+            ) {
+                continue;
+            }
+            let mut signed: Vec<String> = named
+                .iter()
+                .enumerate()
+                .filter(|(j, (n, _))| *j != i && n == name)
+                .map(|(_, (_, v))| v.clone())
+                .collect();
+            let mut seen = std::collections::BTreeSet::new();
+            signed.retain(|v| seen.insert(v.clone()));
+            let repeated = signed.iter().any(|v| v != value);
+            if is_sig(piece) && !repeated {
                 continue;
             }
             let rest: Vec<&str> = pieces
@@ -232,10 +334,34 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 .filter(|(j, _)| *j != i)
                 .map(|(_, s)| *s)
                 .collect();
-            let name = piece.split('=').next().unwrap_or("");
+            let (detail, added_param) = if repeated {
+                let shown = decoded_text(piece.split('=').next().unwrap_or("")).into_owned();
+                (
+                    format!(
+                        "query parameter {shown:?} arrived {} times with different values; the client signed {}, and {piece} was added after signing",
+                        signed.len() + 1,
+                        signed
+                            .iter()
+                            .map(|v| format!("{shown}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                    Some(AddedParam {
+                        name: shown,
+                        value: value.clone(),
+                        signed,
+                    }),
+                )
+            } else {
+                let shown = piece.split('=').next().unwrap_or("");
+                (
+                    format!("query parameter {shown:?} was added after signing ({piece})"),
+                    None,
+                )
+            };
             out.push(Variant {
                 cause: cause::QUERY_CHANGED,
-                detail: format!("query parameter {name:?} was added after signing ({piece})"),
+                detail,
                 req: with(&|r| {
                     r.query = if rest.is_empty() {
                         None
@@ -243,6 +369,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                         Some(rest.join("&"))
                     }
                 }),
+                added_param,
             });
         }
         let sig_only: Vec<&str> = pieces.iter().copied().filter(|s| is_sig(s)).collect();
@@ -251,6 +378,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::QUERY_CHANGED,
                 detail: "the client signed none of the request's own query parameters; they were added after signing".into(),
                 req: with(&|r| r.query = if sig_only.is_empty() { None } else { Some(sig_only.join("&")) }),
+                added_param: None,
             });
         }
         if scheme_cos && q.contains('+') {
@@ -258,6 +386,7 @@ fn request_variants(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<V
                 cause: cause::QUERY_CHANGED,
                 detail: "the client signed '+' in a parameter value as a plus; form decoding reads it as a space".into(),
                 req: with(&|r| r.query = Some(q.replace('+', "%2B"))),
+                added_param: None,
             });
         }
     }
@@ -319,15 +448,103 @@ fn wrong_secret_detail(access_key: &str, other: &str, keys: &KeyStore) -> String
     )
 }
 
-fn unexplained(tried: usize) -> Explanation {
+/// Headers that intermediaries add: their presence says something stood between the client
+/// and sigtap and may have changed a signed part.
+const INTERMEDIARY_HEADERS: [&str; 4] = ["via", "forwarded", "x-forwarded-", "x-original-"];
+
+/// What on the request itself suggests that something besides the secret changed after signing.
+fn request_suspects(req: &Request, signed: &[String], scheme_cos: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, value) in &req.headers {
+        let lower = name.to_ascii_lowercase();
+        let hit = INTERMEDIARY_HEADERS.iter().any(|h| {
+            if h.ends_with('-') {
+                lower.starts_with(h)
+            } else {
+                lower == *h
+            }
+        });
+        if hit {
+            out.push(format!(
+                "an intermediary handled the request ({name}: {})",
+                clip(value)
+            ));
+        }
+    }
+    for name in signed {
+        let n = req.header_values(name).count();
+        if n > 1 {
+            out.push(format!("the signed header {name} arrived {n} times"));
+        }
+    }
+    if let Some(q) = &req.query {
+        let mut seen: Vec<(String, String)> = Vec::new();
+        for piece in q.split('&').filter(|s| !s.is_empty()) {
+            let (n, v) = piece.split_once('=').unwrap_or((piece, ""));
+            let (n, v) = if scheme_cos {
+                (
+                    cos::cos_encode(&form_decode(n)).to_ascii_lowercase(),
+                    text(&form_decode(v)),
+                )
+            } else {
+                (decoded_text(n).into_owned(), decoded_text(v).into_owned())
+            };
+            if seen.iter().any(|(sn, sv)| *sn == n && *sv != v)
+                && !out.iter().any(|o| o.contains(&format!("parameter {n:?}")))
+            {
+                out.push(format!(
+                    "query parameter {n:?} arrived with different values"
+                ));
+            }
+            seen.push((n, v));
+        }
+    }
+    out
+}
+
+/// When no variant reproduced the signature: blame another secret for the key (likely, not
+/// certain) unless something on the request or among the other findings (`others`) points at
+/// another cause. `compare` are the stages the client should compare with its own.
+fn fallback(
+    tried: usize,
+    access_key: &str,
+    mut suspects: Vec<String>,
+    others: &[String],
+    compare: Vec<(&'static str, String)>,
+) -> Explanation {
+    suspects.extend(others.iter().cloned());
+    let stages = compare
+        .iter()
+        .map(|(n, _)| n.replace('_', " "))
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let (cause, certainty, detail) = if suspects.is_empty() {
+        (
+            cause::WRONG_SECRET,
+            Some("likely"),
+            format!(
+                "likely a different secret for key {access_key} (likely, not certain): none of {tried} variants (host, headers, path, query, other known keys, scope) reproduces the signature and nothing suggests the request changed on the way; compare sigtap's {stages} with the client's own: if they are identical, the client's secret for {access_key} is not the one sigtap holds"
+            ),
+        )
+    } else {
+        (
+            cause::UNEXPLAINED,
+            None,
+            format!(
+                "none of {tried} likely variants (host, headers, path, query, other known keys, scope) reproduces the signature; the secret is not blamed because {}; compare sigtap's {stages} with the client's own",
+                suspects.join("; ")
+            ),
+        )
+    };
     Explanation {
-        cause: cause::UNEXPLAINED,
-        detail: format!(
-            "none of {tried} likely variants (host, headers, path, query, secret, scope) reproduces the signature; compare the canonical text with the client's own log"
-        ),
+        cause,
+        detail,
         diff: Vec::new(),
         matching_key: None,
         tried,
+        added_param: None,
+        certainty,
+        compare,
     }
 }
 
@@ -338,9 +555,10 @@ pub fn explain_v4(
     rules: Rules,
     payload: &str,
     secret: &str,
-    keys: &KeyStore,
+    ctx: &Context<'_>,
     cache: &SigningKeyCache,
 ) -> Explanation {
+    let (keys, others) = (ctx.keys, ctx.others);
     let key = cache.get(
         secret,
         &auth.scope.date,
@@ -359,8 +577,11 @@ pub fn explain_v4(
             cause: c,
             detail,
             diff: line_diff(&wire_creq.text, creq),
+            certainty: mk.is_some().then_some("certain"),
             matching_key: mk,
             tried,
+            added_param: None,
+            compare: Vec::new(),
         }
     };
     let mut tried = 0;
@@ -393,7 +614,7 @@ pub fn explain_v4(
     // path and query encodings that need another canonical form rather than another request
     for (path, query, c, detail) in [
         (PathForm::Raw, QueryForm::Reencode, cause::PATH_ENCODING, "the client signed the raw path bytes as sent; S3 decodes and re-encodes the path"),
-        (PathForm::Rules(Rules::Generic { normalize: false }), QueryForm::Reencode, cause::PATH_ENCODING, "the client encoded the path twice (the generic SigV4 rule); S3 encodes it once"),
+        (PathForm::Rules(Rules::Generic { normalize: false }), QueryForm::Reencode, cause::PATH_ENCODING, "the client encoded the path twice (the generic SigV4 rule; S3 encodes it once), or an intermediary decoded the path once after signing (%2520 became %20)"),
         (PathForm::Rules(Rules::Generic { normalize: true }), QueryForm::Reencode, cause::PATH_ENCODING, "the client normalized the path ('//', '.', '..') and encoded it twice (the generic SigV4 rules); S3 does neither"),
         (PathForm::Rules(rules), QueryForm::Raw, cause::QUERY_CHANGED, "the client signed the query as sent, without S3's decode and re-encode"),
     ] {
@@ -406,15 +627,29 @@ pub fn explain_v4(
     // changed requests
     for v in request_variants(req, &auth.signed_headers, false) {
         tried += 1;
+        // a presigned URL whose X-Amz-* parameters changed: read them from the variant
+        let reread = (auth.presigned && v.req.query != req.query)
+            .then(|| v4::parse_presigned(&v.req, Rules::Generic { normalize: true }).ok())
+            .flatten();
+        let (a, k) = match &reread {
+            Some(a) if a.scope != auth.scope => (
+                a,
+                v4::signing_key(secret, &a.scope.date, &a.scope.region, &a.scope.service),
+            ),
+            Some(a) => (a, key),
+            None => (auth, key),
+        };
         let (creq, sts) = v4::stages(
             &v.req,
-            auth,
+            a,
             payload,
             PathForm::Rules(rules),
             QueryForm::Reencode,
         );
-        if ct_eq(&v4::signature(&key, &sts), &auth.signature) {
-            return found(&creq.text, v.detail, v.cause, tried, None);
+        if ct_eq(&v4::signature(&k, &sts), &auth.signature) {
+            let mut e = found(&creq.text, v.detail, v.cause, tried, None);
+            e.added_param = v.added_param;
+            return e;
         }
     }
     // X-Amz-Date re-stamped after signing (the scope date stays)
@@ -533,7 +768,13 @@ pub fn explain_v4(
             return e;
         }
     }
-    unexplained(tried)
+    fallback(
+        tried,
+        &auth.access_key,
+        request_suspects(req, &auth.signed_headers, false),
+        others,
+        vec![("canonical_request", wire_creq.text)],
+    )
 }
 
 /// Explains a COS mismatch.
@@ -541,9 +782,10 @@ pub fn explain_cos(
     req: &Request,
     auth: &cos::CosAuth,
     secret: &str,
-    keys: &KeyStore,
+    ctx: &Context<'_>,
 ) -> Explanation {
-    let (wire_hs, _) = cos::stages(req, auth);
+    let (keys, others) = (ctx.keys, ctx.others);
+    let (wire_hs, wire_sts) = cos::stages(req, auth);
     let mut tried = 0;
     let check = |r: &Request, sk: &str| -> Option<String> {
         let hs = cos::http_string(
@@ -565,6 +807,9 @@ pub fn explain_cos(
                 diff: line_diff(&wire_hs.text, &hs),
                 matching_key: Some(ak.to_string()),
                 tried,
+                added_param: None,
+                certainty: Some("certain"),
+                compare: Vec::new(),
             };
         }
     }
@@ -577,14 +822,29 @@ pub fn explain_cos(
                 diff: line_diff(&wire_hs.text, &hs),
                 matching_key: None,
                 tried,
+                added_param: v.added_param,
+                certainty: None,
+                compare: Vec::new(),
             };
         }
     }
-    unexplained(tried)
+    fallback(
+        tried,
+        &auth.access_key,
+        request_suspects(req, &auth.header_list, true),
+        others,
+        vec![("http_string", wire_hs.text), ("string_to_sign", wire_sts)],
+    )
 }
 
 /// Explains a SigV2 mismatch.
-pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStore) -> Explanation {
+pub fn explain_v2(
+    req: &Request,
+    auth: &v2::V2Auth,
+    secret: &str,
+    ctx: &Context<'_>,
+) -> Explanation {
+    let (keys, others) = (ctx.keys, ctx.others);
     let wire = v2::string_to_sign(
         req,
         auth,
@@ -603,6 +863,9 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
                 diff: line_diff(&wire, &c.string_to_sign),
                 matching_key: Some(ak.to_string()),
                 tried,
+                added_param: None,
+                certainty: Some("certain"),
+                compare: Vec::new(),
             };
         }
     }
@@ -618,7 +881,15 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
         .collect();
     for v in request_variants(req, &signed, false) {
         tried += 1;
-        let c = v2::verify(&v.req, auth, secret);
+        // a presigned URL whose Expires changed: read it from the variant
+        let reread = (auth.presigned && v.req.query != req.query)
+            .then(|| v2::parse_presigned(&v.req).ok())
+            .flatten()
+            .map(|a| v2::V2Auth {
+                signature: auth.signature.clone(),
+                ..a
+            });
+        let c = v2::verify(&v.req, reread.as_ref().unwrap_or(auth), secret);
         if c.matched {
             return Explanation {
                 cause: v.cause,
@@ -626,10 +897,19 @@ pub fn explain_v2(req: &Request, auth: &v2::V2Auth, secret: &str, keys: &KeyStor
                 diff: line_diff(&wire, &c.string_to_sign),
                 matching_key: None,
                 tried,
+                added_param: v.added_param,
+                certainty: None,
+                compare: Vec::new(),
             };
         }
     }
-    unexplained(tried)
+    fallback(
+        tried,
+        &auth.access_key,
+        request_suspects(req, &signed, false),
+        others,
+        vec![("string_to_sign", wire)],
+    )
 }
 
 #[cfg(test)]
@@ -641,6 +921,21 @@ mod tests {
         let d = line_diff("a\nb\nc", "a\nB\nc");
         assert_eq!(d, vec!["+ B".to_string(), "- b".to_string()]);
         assert!(line_diff("x", "x").is_empty());
+    }
+
+    #[test]
+    fn intermediaries_and_repeats_are_suspects() {
+        let req = Request::parse(
+            b"GET /k?a=1&b=2&a=3 HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.0.0.1\r\nx-amz-meta-a: 1\r\nx-amz-meta-a: 2\r\n\r\n",
+        )
+        .unwrap();
+        let s = request_suspects(&req, &["host".into(), "x-amz-meta-a".into()], false);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert!(s[0].contains("X-Forwarded-For"), "{s:?}");
+        assert!(s[1].contains("x-amz-meta-a arrived 2 times"), "{s:?}");
+        assert!(s[2].contains("\"a\""), "{s:?}");
+        let plain = Request::parse(b"GET /k?a=1&a=1 HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert!(request_suspects(&plain, &["host".into()], false).is_empty());
     }
 
     #[test]

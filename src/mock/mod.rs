@@ -15,7 +15,7 @@ use crate::sig::Scheme;
 use crate::timefmt::{http_date, rfc3339};
 use bytes::Bytes;
 use fail::{Faults, Kind};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -41,8 +41,31 @@ impl std::fmt::Display for Reset {
 
 impl std::error::Error for Reset {}
 
-/// Largest request body the mock keeps (it holds objects in memory).
-pub const MAX_BODY: usize = 256 * 1024 * 1024;
+/// Default of `--max-memory`: the bytes of objects, parts and request bodies the mock holds.
+/// It is also the largest single body.
+pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
+
+/// Reads a byte size: a number with an optional unit (`B`, `K`/`KiB`, `M`/`MiB`, `G`/`GiB`,
+/// `T`/`TiB` in powers of 1024; `KB`, `MB`, `GB`, `TB` in powers of 1000), case-insensitive.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
 
 /// Mock settings.
 pub struct MockConfig {
@@ -59,6 +82,9 @@ pub struct MockConfig {
     pub region: Option<String>,
     /// Where "why no match" lines go (stderr by default).
     pub log: Box<dyn Fn(&str) + Send + Sync>,
+    /// `--max-memory`: the bytes held at most (objects, parts, bodies being read), which is
+    /// also the largest single body.
+    pub max_memory: u64,
 }
 
 impl MockConfig {
@@ -72,6 +98,7 @@ impl MockConfig {
             faults: Faults::new(Vec::new(), 1),
             region: None,
             log: Box::new(|l| eprintln!("{l}")),
+            max_memory: DEFAULT_MAX_MEMORY,
         }
     }
 }
@@ -86,8 +113,8 @@ pub struct Mock {
 impl Mock {
     pub fn new(cfg: MockConfig) -> Arc<Mock> {
         Arc::new(Mock {
+            store: Store::new(cfg.max_memory),
             cfg,
-            store: Store::default(),
             seq: AtomicU64::new(0),
         })
     }
@@ -251,23 +278,107 @@ async fn answer(
         body_complete: true,
     };
     let host = wire.host().unwrap_or("").to_string();
-    let body = match Limited::new(incoming, MAX_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(_) => {
-            let doc = ErrorDoc {
-                status: 400,
-                code: "EntityTooLarge",
-                message: format!(
-                    "the mock keeps objects in memory and takes at most {} MiB",
-                    MAX_BODY >> 20
-                ),
-                extra: vec![],
-                resource: format!("{host}{}", wire.path),
-            };
-            return local(Dialect::for_host(&host), &doc, now, id);
-        }
+    let head_dialect = if crate::sig::cos::detect(&wire).is_some() {
+        Dialect::Cos
+    } else {
+        Dialect::for_host(&host)
     };
-    wire.body = body.to_vec();
+    let refuse = |status: u16, code: &'static str, message: String, extra| {
+        let doc = ErrorDoc {
+            status,
+            code,
+            message,
+            extra,
+            resource: format!("{host}{}", wire.path),
+        };
+        local(head_dialect, &doc, now, id)
+    };
+    // the body is held in memory: refuse what does not fit before reading it
+    let budget = mock.store.budget();
+    let mut held = budget.reserve();
+    let announced: Option<u64> = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
+    if let Some(n) = announced {
+        if n > budget.limit() {
+            return refuse(
+                400,
+                "EntityTooLarge",
+                too_large_message(budget.limit()),
+                vec![
+                    ("ProposedSize", n.to_string()),
+                    ("MaxSizeAllowed", budget.limit().to_string()),
+                ],
+            );
+        }
+        if !held.grow(n) {
+            return refuse(
+                503,
+                "ServiceUnavailable",
+                store::full_message(budget, n),
+                vec![],
+            );
+        }
+    }
+    // allocation failures answer 503 too, never abort the process
+    let mut body: Vec<u8> = Vec::new();
+    if body
+        .try_reserve_exact(announced.unwrap_or(0) as usize)
+        .is_err()
+    {
+        return refuse(
+            503,
+            "ServiceUnavailable",
+            store::full_message(budget, announced.unwrap_or(0)),
+            vec![],
+        );
+    }
+    let mut incoming = incoming;
+    while let Some(frame) = incoming.frame().await {
+        let Ok(frame) = frame else {
+            return refuse(
+                400,
+                "IncompleteBody",
+                "You did not provide the number of bytes specified by the Content-Length HTTP header".into(),
+                vec![],
+            );
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = (body.len() + data.len()) as u64;
+        if announced.is_none() {
+            // a body of unknown length is counted while it is read
+            if len > budget.limit() {
+                return refuse(
+                    400,
+                    "EntityTooLarge",
+                    too_large_message(budget.limit()),
+                    vec![("MaxSizeAllowed", budget.limit().to_string())],
+                );
+            }
+            if !held.grow(data.len() as u64) {
+                return refuse(
+                    503,
+                    "ServiceUnavailable",
+                    store::full_message(budget, 0),
+                    vec![],
+                );
+            }
+        }
+        if body.try_reserve(data.len()).is_err() {
+            return refuse(
+                503,
+                "ServiceUnavailable",
+                store::full_message(budget, len),
+                vec![],
+            );
+        }
+        body.extend_from_slice(&data);
+    }
+    wire.body = body;
     let report = mock.cfg.inspector.inspect(&wire, now);
     let dialect = match report.scheme {
         Scheme::Cos => Dialect::Cos,
@@ -326,7 +437,12 @@ async fn answer(
         return local(dialect, &doc, now, id);
     }
     if let Some(m) = &mock.cfg.recording {
-        let key = m.key(&wire.method, &wire.origin_target(), &wire.headers, &body);
+        let key = m.key(
+            &wire.method,
+            &wire.origin_target(),
+            &wire.headers,
+            &wire.body,
+        );
         match m.find(&key) {
             Match::Found { exchange, repeated } => {
                 if repeated {
@@ -372,7 +488,9 @@ async fn answer(
             }
         }
     }
-    match mock.store.handle(&wire, body, now) {
+    // the store keeps the body itself (no copy): it is what the reservation counted
+    let body = Bytes::from(std::mem::take(&mut wire.body));
+    match mock.store.handle(&wire, body, now, held) {
         Outcome::Ok {
             status,
             headers,
@@ -409,6 +527,14 @@ async fn answer(
             local(dialect, &doc, now, id)
         }
     }
+}
+
+/// The message of a 400 EntityTooLarge (S3's wording, then the mock's limit).
+fn too_large_message(limit: u64) -> String {
+    format!(
+        "Your proposed upload exceeds the maximum allowed object size. (sigtap mock: at most --max-memory {limit} bytes, {} MiB, per body)",
+        limit >> 20
+    )
 }
 
 /// S3's answer to a SigV4 scope naming another region than the service's (`--region`).
@@ -550,4 +676,22 @@ fn local(dialect: Dialect, doc: &ErrorDoc, now: i64, id: u64) -> HResponse<Proxy
     let resp = errors::response(dialect, doc, &rid, &http_date(now));
     let (parts, b) = resp.into_parts();
     HResponse::from_parts(parts, b.map_err(|never| match never {}).boxed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_with_units() {
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("512MiB"), Some(512 << 20));
+        assert_eq!(parse_size("2gib"), Some(2 << 30));
+        assert_eq!(parse_size("1 G"), Some(1 << 30));
+        assert_eq!(parse_size("100MB"), Some(100_000_000));
+        assert_eq!(parse_size("64k"), Some(64 << 10));
+        for bad in ["", "MiB", "1.5GiB", "-1", "12XB", "99999999999TiB"] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
 }

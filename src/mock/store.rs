@@ -8,6 +8,7 @@ use crate::wire::Request;
 use bytes::Bytes;
 use md5::{Digest, Md5};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 #[derive(Clone, Debug)]
@@ -32,8 +33,117 @@ struct Inner {
 }
 
 /// The store, shared by all connections.
-#[derive(Debug, Default)]
-pub struct Store(Mutex<Inner>);
+#[derive(Debug)]
+pub struct Store {
+    inner: Mutex<Inner>,
+    budget: Budget,
+}
+
+/// How many bytes the mock may hold: stored objects and parts, plus request bodies being read.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u64,
+    used: AtomicU64,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Budget {
+        Budget {
+            limit,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// The limit (`--max-memory`), which is also the largest single body.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes held or reserved now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes `n` bytes if the total stays within the limit.
+    fn take(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    /// An empty reservation for one request body.
+    pub fn reserve(&self) -> Reservation<'_> {
+        Reservation {
+            budget: self,
+            bytes: 0,
+        }
+    }
+}
+
+/// Bytes taken for one request's body: given back when dropped, unless the store keeps them
+/// for the object it stores.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Reservation<'_> {
+    /// Takes `n` more bytes; false (nothing taken) when the total would pass the limit.
+    pub fn grow(&mut self, n: u64) -> bool {
+        let ok = self.budget.take(n);
+        if ok {
+            self.bytes += n;
+        }
+        ok
+    }
+
+    /// Turns `n` bytes of this reservation into bytes held by the store (taking more if `n`
+    /// is larger) and gives the rest back; false when the extra does not fit.
+    fn keep(&mut self, n: u64) -> bool {
+        if n > self.bytes && !self.budget.take(n - self.bytes) {
+            return false;
+        }
+        self.budget.give_back(self.bytes.saturating_sub(n));
+        self.bytes = 0;
+        true
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
+}
+
+fn too_full(budget: &Budget, wanted: u64) -> Outcome {
+    err(503, "ServiceUnavailable", full_message(budget, wanted))
+}
+
+/// The message of a 503 for a body of `wanted` bytes (0 when unknown).
+pub fn full_message(budget: &Budget, wanted: u64) -> String {
+    format!(
+        "sigtap mock: holding {} more would pass --max-memory {} bytes ({} MiB; {} bytes are held now): delete objects or start the mock with a larger --max-memory",
+        if wanted == 0 {
+            "this body".to_string()
+        } else {
+            format!("{wanted} bytes")
+        },
+        budget.limit,
+        budget.limit >> 20,
+        budget.used()
+    )
+}
 
 /// What the store answers.
 pub enum Outcome {
@@ -156,9 +266,29 @@ fn range(spec: &str, len: usize) -> Option<(usize, usize)> {
 }
 
 impl Store {
-    /// Answers one (already authenticated) request.
-    pub fn handle(&self, req: &Request, body: Bytes, now: i64) -> Outcome {
-        let mut g = match self.0.lock() {
+    /// A store that holds at most `limit` bytes.
+    pub fn new(limit: u64) -> Store {
+        Store {
+            inner: Mutex::new(Inner::default()),
+            budget: Budget::new(limit),
+        }
+    }
+
+    /// The memory budget (request bodies reserve from it while they are read).
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// Answers one (already authenticated) request; `held` is what its body reserved.
+    pub fn handle(
+        &self,
+        req: &Request,
+        body: Bytes,
+        now: i64,
+        mut held: Reservation<'_>,
+    ) -> Outcome {
+        let budget = &self.budget;
+        let mut g = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
@@ -243,7 +373,9 @@ impl Store {
                         rest = &rest[i + 5..];
                         let end = rest.find("</Key>").unwrap_or(rest.len());
                         let k = crate::diagnose::upstream_unescape(&rest[..end]);
-                        b.objects.remove(&k);
+                        if let Some(o) = b.objects.remove(&k) {
+                            budget.give_back(o.data.len() as u64);
+                        }
                         out.push_str(&format!("<Deleted><Key>{}</Key></Deleted>", esc(&k)));
                         rest = &rest[end..];
                     }
@@ -273,8 +405,13 @@ impl Store {
                     Ok(d) => d,
                     Err(e) => return err(400, "InvalidRequest", e),
                 };
+                if !held.keep(data.len() as u64) {
+                    return too_full(budget, data.len() as u64);
+                }
                 let etag = format!("\"{}\"", md5_hex(&data));
-                up.2.insert(n, data);
+                if let Some(old) = up.2.insert(n, data) {
+                    budget.give_back(old.len() as u64);
+                }
                 ok(200, vec![("etag", etag)], Bytes::new())
             }
             "PUT" => {
@@ -306,10 +443,14 @@ impl Store {
                         Err(e) => return err(400, "InvalidRequest", e),
                     },
                 };
+                // a copy shares the source's bytes, but is counted as held on its own
+                if !held.keep(data.len() as u64) {
+                    return too_full(budget, data.len() as u64);
+                }
                 let etag = format!("\"{}\"", md5_hex(&data));
                 let is_copy =
                     req.has_header("x-amz-copy-source") || req.has_header("x-cos-copy-source");
-                inner
+                let replaced = inner
                     .buckets
                     .get_mut(&bucket)
                     .expect("checked above")
@@ -323,6 +464,9 @@ impl Store {
                             modified: now,
                         },
                     );
+                if let Some(o) = replaced {
+                    budget.give_back(o.data.len() as u64);
+                }
                 if is_copy {
                     return xml(format!("<CopyObjectResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>", rfc3339(now), esc(&etag)));
                 }
@@ -367,16 +511,21 @@ impl Store {
                 ok(200, headers, body)
             }
             "DELETE" if q.contains_key("uploadId") => {
-                inner.uploads.remove(&q["uploadId"]);
+                if let Some((_, _, parts)) = inner.uploads.remove(&q["uploadId"]) {
+                    budget.give_back(parts.values().map(|p| p.len() as u64).sum());
+                }
                 ok(204, vec![], Bytes::new())
             }
             "DELETE" => {
-                inner
+                if let Some(o) = inner
                     .buckets
                     .get_mut(&bucket)
                     .expect("checked above")
                     .objects
-                    .remove(&key);
+                    .remove(&key)
+                {
+                    budget.give_back(o.data.len() as u64);
+                }
                 ok(204, vec![], Bytes::new())
             }
             "POST" if q.contains_key("uploads") => {
@@ -406,7 +555,8 @@ impl Store {
                     crate::sig::encode::hex(&Md5::digest(&md5s)),
                     parts.len()
                 );
-                inner
+                // the parts' bytes become the object's: the budget does not change
+                let replaced = inner
                     .buckets
                     .get_mut(&bucket)
                     .expect("checked above")
@@ -420,6 +570,9 @@ impl Store {
                             modified: now,
                         },
                     );
+                if let Some(o) = replaced {
+                    budget.give_back(o.data.len() as u64);
+                }
                 xml(format!(
                     "<CompleteMultipartUploadResult><Bucket>{}</Bucket><Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>",
                     esc(&bucket),
@@ -532,6 +685,70 @@ fn list(bucket: &str, b: &Bucket, q: &BTreeMap<String, String>) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run(store: &Store, head: &str, body: &[u8]) -> u16 {
+        let req = Request::parse(format!("{head}\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).unwrap();
+        let mut held = store.budget().reserve();
+        if !held.grow(body.len() as u64) {
+            return 503;
+        }
+        match store.handle(&req, Bytes::copy_from_slice(body), 0, held) {
+            Outcome::Ok { status, .. } | Outcome::Err { status, .. } => status,
+        }
+    }
+
+    #[test]
+    fn the_budget_follows_what_is_held() {
+        let store = Store::new(100);
+        assert_eq!(run(&store, "PUT /b HTTP/1.1", b""), 200);
+        assert_eq!(run(&store, "PUT /b/k HTTP/1.1", &[1; 60]), 200);
+        assert_eq!(store.budget().used(), 60);
+        // an overwrite frees the old object; a GET holds nothing after it
+        assert_eq!(run(&store, "PUT /b/k HTTP/1.1", &[2; 30]), 200);
+        assert_eq!(run(&store, "GET /b/k HTTP/1.1", b""), 200);
+        assert_eq!(store.budget().used(), 30);
+        assert_eq!(run(&store, "PUT /b/j HTTP/1.1", &[3; 80]), 503);
+        assert_eq!(
+            store.budget().used(),
+            30,
+            "a refused body gives its bytes back"
+        );
+        // a copy is counted on its own
+        assert_eq!(
+            run(&store, "PUT /b/c HTTP/1.1\r\nx-amz-copy-source: /b/k", b""),
+            200
+        );
+        assert_eq!(store.budget().used(), 60);
+        assert_eq!(
+            run(&store, "PUT /b/d HTTP/1.1\r\nx-amz-copy-source: /b/k", b""),
+            200
+        );
+        assert_eq!(
+            run(&store, "PUT /b/e HTTP/1.1\r\nx-amz-copy-source: /b/k", b""),
+            503
+        );
+        assert_eq!(store.budget().used(), 90);
+        for k in ["k", "c", "d"] {
+            assert_eq!(run(&store, &format!("DELETE /b/{k} HTTP/1.1"), b""), 204);
+        }
+        assert_eq!(store.budget().used(), 0);
+        // parts are held until the upload is aborted
+        assert_eq!(run(&store, "POST /b/m?uploads HTTP/1.1", b""), 200);
+        let id = "sigtap-upload-0000000000000001";
+        let part = format!("PUT /b/m?partNumber=1&uploadId={id} HTTP/1.1");
+        assert_eq!(run(&store, &part, &[4; 40]), 200);
+        assert_eq!(run(&store, &part, &[5; 50]), 200);
+        assert_eq!(
+            store.budget().used(),
+            50,
+            "a part sent again replaces the first"
+        );
+        assert_eq!(
+            run(&store, &format!("DELETE /b/m?uploadId={id} HTTP/1.1"), b""),
+            204
+        );
+        assert_eq!(store.budget().used(), 0);
+    }
 
     #[test]
     fn ranges() {

@@ -352,8 +352,64 @@ pub struct CosCheck {
     pub string_to_sign: String,
     pub expected: String,
     pub matched: bool,
+    /// The reading of repeated parameter names this check used.
+    pub reading: ParamReading,
     /// When the match needed a non-default reading, which one (e.g. repeated names).
     pub reading_note: Option<String>,
+}
+
+/// A listed parameter that arrives with several different values of which a reading signs one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The name as it arrived first (decoded; COS compares names encoded and lower-cased).
+    pub name: String,
+    /// The decoded value the reading signs.
+    pub signed: String,
+    /// The decoded values it leaves out (each differs from `signed`).
+    pub left_out: Vec<String>,
+}
+
+/// What a one-value-per-name reading leaves unsigned: for every listed name whose values
+/// differ, the value kept and the others. Empty for the readings that sign every value.
+pub fn values_left_out(
+    req: &Request,
+    param_list: &[String],
+    reading: ParamReading,
+) -> Vec<LeftOut> {
+    if !matches!(reading, ParamReading::LastValue | ParamReading::FirstValue) {
+        return Vec::new();
+    }
+    // (listed name, name as sent, values)
+    let mut by_name: Vec<(String, String, Vec<String>)> = Vec::new();
+    for p in split_query(req.query.as_deref().unwrap_or("")) {
+        let sent = form_decode(p.name);
+        let listed = cos_encode(&sent).to_ascii_lowercase();
+        if !param_list.contains(&listed) {
+            continue;
+        }
+        let value = text(&form_decode(p.value));
+        match by_name.iter_mut().find(|(n, _, _)| *n == listed) {
+            Some((_, _, values)) => values.push(value),
+            None => by_name.push((listed, text(&sent), vec![value])),
+        }
+    }
+    by_name
+        .into_iter()
+        .filter_map(|(_, name, values)| {
+            let signed = if reading == ParamReading::LastValue {
+                values.last()
+            } else {
+                values.first()
+            }?
+            .clone();
+            let left_out: Vec<String> = values.into_iter().filter(|v| *v != signed).collect();
+            (!left_out.is_empty()).then_some(LeftOut {
+                name,
+                signed,
+                left_out,
+            })
+        })
+        .collect()
 }
 
 /// Whether the query has a listed name more than once (then SDK readings differ).
@@ -416,6 +472,7 @@ pub fn verify(req: &Request, auth: &CosAuth, secret: &str) -> CosCheck {
                 string_to_sign: sts,
                 expected,
                 matched,
+                reading,
                 reading_note: note.or(tnote).map(str::to_string),
             };
             if matched {
