@@ -320,7 +320,6 @@ fn the_proxy_refuses_them_when_it_would_re_sign() {
 }
 
 #[test]
-#[ignore = "needs the decide.rs change of issue 12 item 4 (reject duplicate-signed-param before the resign modes)"]
 fn the_proxy_refuses_them_when_nothing_else_is_wrong() {
     use sigtap::proxy::decide::{Decision, ResignMode};
     for mode in [ResignMode::Auto, ResignMode::Always] {

@@ -119,7 +119,7 @@ mod tests {
     fn a_measured_slow_clock_explains_a_presigned_expiry() {
         let c = ClientClocks::default();
         c.learn("AK", &[skew(-1200)], 1000);
-        c.learn("AK", &[skew(-1201)], 1001);
+        c.learn("AK", &[skew(-1200)], 1001);
         let mut f = vec![expired(300)];
         c.explain("AK", &mut f, 1002);
         assert_eq!(f[0].cause, Some(cause::CLIENT_CLOCK_BEHIND));

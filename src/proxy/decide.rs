@@ -60,6 +60,27 @@ pub fn decide(
     if mode == ResignMode::Never {
         return Decision::Forward { note: None };
     }
+    // a signed parameter repeated with another value: a re-signed copy would authorise the
+    // added value, and forwarding leaves the choice of value to the service
+    if let Some(f) = r
+        .findings
+        .iter()
+        .find(|f| f.code == code::DUPLICATE_SIGNED_PARAM)
+    {
+        return if r.has(code::SIGNATURE_MISMATCH) {
+            Decision::Reject {
+                status: 403,
+                code: "SignatureDoesNotMatch",
+                message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
+            }
+        } else {
+            Decision::Reject {
+                status: 403,
+                code: "AccessDenied",
+                message: format!("sigtap: {}", f.message),
+            }
+        };
+    }
     let malformed = r.has(code::MALFORMED_AUTH);
     if mode == ResignMode::Always {
         return if have_identity {
