@@ -17,6 +17,9 @@ pub struct Record {
     pub id: u64,
     pub time: String,
     pub method: String,
+    /// The host as the client wrote it: the absolute-form authority, else `Host` (a port only
+    /// when the client wrote one).
+    pub host: Option<String>,
     pub target: String,
     pub scheme: String,
     pub carrier: String,
@@ -61,6 +64,7 @@ impl Record {
             "id": self.id,
             "time": self.time,
             "method": self.method,
+            "host": self.host,
             "target": self.clean(&self.target, NONE),
             "client": {
                 "scheme": self.scheme, "carrier": self.carrier, "access_key": self.access_key,
@@ -89,7 +93,7 @@ impl Record {
     }
 
     /// The human record, appended to `out` (written in place: the log runs once per request).
-    /// Every field is escaped: the target as the bytes received, the rest as text, and
+    /// Every field is escaped: the target and host as the bytes received, the rest as text, and
     /// a line break inside a message or note continues it on an indented line.
     pub fn write_human(&self, out: &mut String, color: bool) {
         use std::fmt::Write;
@@ -109,6 +113,9 @@ impl Record {
         let _ = write!(out, " #{} ", self.id);
         text(out, &self.method);
         out.push(' ');
+        if let Some(h) = &self.host {
+            escape_into(out, h, Form::Bytes);
+        }
         shown_into(out, &self.target, self.hidden(NONE), Form::Bytes);
         out.push_str(" → ");
         text(out, self.action);
