@@ -159,7 +159,12 @@ fn name_before(b: &[u8], i: usize) -> &[u8] {
         .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b'_')
         .count();
     let start = i - len;
-    if start > 0 && b[start - 1] == b'%' && len > 2 {
+    if start > 0
+        && b[start - 1] == b'%'
+        && len > 2
+        && b[start].is_ascii_hexdigit()
+        && b[start + 1].is_ascii_hexdigit()
+    {
         &b[start + 2..i]
     } else {
         &b[start..i]
@@ -315,8 +320,8 @@ pub enum Form {
 /// escaped too: callers that show several lines split them first.
 pub fn escape_into(out: &mut String, text: &str, form: Form) {
     let plain = match form {
-        Form::Text => !text.bytes().any(|c| c < 0x20 || c >= 0x7f),
-        Form::Bytes => !text.bytes().any(|c| c <= 0x20 || c >= 0x7f || c == b'\\'),
+        Form::Text => text.bytes().all(|c| (0x20..0x7f).contains(&c)),
+        Form::Bytes => text.bytes().all(|c| c.is_ascii_graphic() && c != b'\\'),
     };
     if plain {
         out.push_str(text);
@@ -416,6 +421,9 @@ mod tests {
             "AWS4-HMAC-SHA256 Credential=AK:abcdefghijklmnop"
         );
         assert_eq!(redact("Signature=<redacted>"), "Signature=<redacted>");
+        // `%` + two characters is an escape only when both are hex digits
+        assert_eq!(redact("%3Signature=abcdefghijk"), "%3Signature=abcdefgh…");
+        assert_eq!(redact("%26Signature=abcdefghijk"), "%26Signature=abcdefgh…");
         // already cut: unchanged
         assert_eq!(redact("Signature=0a64ae62…&x"), "Signature=0a64ae62…&x");
         assert_eq!(

@@ -398,3 +398,78 @@ fn mismatch_messages_never_show_a_whole_signature() {
         }
     }
 }
+
+/// End to end: a SigV2 request whose provided and expected signatures start with '+' and '/'
+/// goes through proxies logging in both formats; neither signature is in either log.
+#[test]
+fn proxy_logs_never_hold_a_whole_sigv2_signature() {
+    use common::real::{unix_now, AK, SK};
+    let insp = Inspector::new(KeyStore::single(Credential::new(AK, SK)));
+    let date = sigtap::timefmt::http_date(unix_now());
+    let provided = "+CD9yOwtU0j9OspAg5WF6sNpXPY=";
+    let (raw, expected) = (0..2000)
+        .find_map(|n| {
+            let raw = format!(
+                "GET /b/k{n} HTTP/1.1\r\nHost: b.example\r\nDate: {date}\r\nAuthorization: AWS {AK}:{provided}\r\nConnection: close\r\n\r\n"
+            );
+            let report = insp.inspect(&Request::parse(raw.as_bytes()).unwrap(), unix_now());
+            let expected = report.stages.expected_signature?;
+            expected.starts_with('/').then_some((raw, expected))
+        })
+        .expect("an expected signature starting with /");
+    let dir = tempdir::Dir::new("log-sigv2");
+    let (_mock, maddr) = start_mock(&[]);
+    let mut logs = Vec::new();
+    for format in ["human", "json"] {
+        let log = dir.0.join(format!("{format}.log"));
+        let (proxy, addr) = start_plain(
+            &[
+                "proxy",
+                "--upstream",
+                &format!("http://{maddr}"),
+                "--port",
+                "0",
+                "--access-key",
+                AK,
+                "--secret-key",
+                SK,
+                "--log-format",
+                format,
+                "--log-file",
+                log.to_str().unwrap(),
+            ],
+            None,
+        );
+        let addr = addr
+            .trim_start_matches("{\"listening\":\"")
+            .trim_end_matches("\"}")
+            .to_string();
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(raw.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        assert!(answer.starts_with(b"HTTP/1.1 403"), "{answer:?}");
+        logs.push((proxy, log));
+    }
+    for (_proxy, log) in &logs {
+        let mut text = String::new();
+        for _ in 0..50 {
+            std::thread::sleep(Duration::from_millis(100));
+            text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains("signature-mismatch") {
+                break;
+            }
+        }
+        assert!(text.contains("signature-mismatch"), "{text}");
+        assert!(text.contains(&expected[..8]), "{text}");
+        assert!(
+            !text.contains(provided),
+            "provided signature whole in\n{text}"
+        );
+        assert!(
+            !text.contains(&expected),
+            "expected signature whole in\n{text}"
+        );
+    }
+}
