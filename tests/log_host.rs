@@ -103,13 +103,17 @@ fn forward_mode_records_carry_the_authority_even_when_refused() {
     ]);
     let answer = send(
         &proxy.addr,
-        &format!("GET http://{allowed}/k HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "GET http://{allowed}/k HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
     let refused = format!("169.254.169.254:{}", free_port());
     let answer = send(
         &proxy.addr,
-        &format!("GET http://{refused}/latest HTTP/1.1\r\nHost: {refused}\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "GET http://{refused}/latest HTTP/1.1\r\nHost: {refused}\r\nConnection: close\r\n\r\n"
+        ),
     );
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     let recs = records(&proxy);

@@ -658,7 +658,10 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
         id,
         time: rfc3339(SystemClock.now()),
         method: wire.method.clone(),
-        host: wire.authority.clone().or_else(|| wire.header("host").map(str::to_string)),
+        host: wire
+            .authority
+            .clone()
+            .or_else(|| wire.header("host").map(str::to_string)),
         target: wire.origin_target(),
         scheme: report.scheme.as_str().into(),
         carrier: report.carrier.as_str().into(),
