@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     let mut error = Finding::error(code::SIGNATURE_MISMATCH, f[12].clone())
         .with("provided", f[15].clone())
         .with("expected", f[16].clone())
-        .with("diff", serde_json::json!([f[14].clone(), format!("+{}", f[14])]));
+        .with(
+            "diff",
+            serde_json::json!([f[14].clone(), format!("+{}", f[14])]),
+        );
     error.cause = Some("unexplained");
     let r = Record {
         id: u64::from(pick),
@@ -45,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
         upstream_error_code: Some(f[9].clone()),
         upstream_error_message: Some(f[10].clone()),
         upstream_request_id: Some(f[11].clone()),
-        findings: vec![error, Finding::warning(code::UNKNOWN_ACCESS_KEY, f[13].clone())],
+        findings: vec![
+            error,
+            Finding::warning(code::UNKNOWN_ACCESS_KEY, f[13].clone()),
+        ],
         action: ACTIONS[usize::from(pick >> 6)],
         status: u16::from(pick) * 3,
         tokens: vec![f[17].clone()],
