@@ -6,6 +6,8 @@ use crate::credentials::{Credential, KeyStore};
 use crate::diagnose::time::{self as timediag, ClientTime, TimeFacts};
 use crate::diagnose::{lints, mismatch};
 use crate::findings::{code, Finding, Severity};
+// signatures in messages are cut where the message is made: messages reach the logs
+use crate::redact::shorten;
 use crate::sig::crypto::sha256;
 use crate::sig::encode::{decoded_text, hex, split_query, text};
 use crate::sig::v4::chunked::{ChainSigner, ChunkVerifier};
@@ -350,7 +352,8 @@ impl Inspector {
             code::SIGNATURE_MISMATCH,
             format!(
                 "q-signature {} does not match {} computed from the request as received",
-                auth.signature, check.expected
+                shorten(&auth.signature),
+                shorten(&check.expected)
             ),
         )
         .with("provided", auth.signature.clone())
@@ -590,7 +593,8 @@ impl Inspector {
                         code::SIGNATURE_MISMATCH,
                         format!(
                             "Signature {} does not match {} computed from the request as received",
-                            auth.signature, check.expected
+                            shorten(&auth.signature),
+                            shorten(&check.expected)
                         ),
                     )
                     .with("provided", auth.signature.clone())
@@ -738,7 +742,10 @@ impl Inspector {
                         code::CHUNK_SIGNATURE_MISMATCH,
                         format!(
                             "chunk {} (size line at byte {}) carries chunk-signature {} but the chain gives {}",
-                            bad.index, bad.offset, bad.provided, bad.expected
+                            bad.index,
+                            bad.offset,
+                            shorten(&bad.provided),
+                            shorten(&bad.expected)
                         ),
                     )
                     .with("chunk_index", bad.index)
@@ -882,7 +889,8 @@ impl Inspector {
                 code::SIGNATURE_MISMATCH,
                 format!(
                     "signature {} does not match {} computed from the request as received",
-                    auth.signature, check.expected
+                    shorten(&auth.signature),
+                    shorten(&check.expected)
                 ),
             )
             .with("provided", auth.signature.clone())

@@ -5,7 +5,8 @@
 //! - [`sig`] canonicalizes, signs and verifies; it never does I/O nor reads the clock;
 //! - [`inspect`] turns a parsed [`wire::Request`] into a [`inspect::Report`] with findings;
 //! - [`clock`] is the only place that reads the system clock;
-//! - [`credentials`] holds keys in types that cannot be printed.
+//! - [`credentials`] holds keys in types that cannot be printed;
+//! - [`redact`] shortens signatures and tokens and escapes what people read.
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod inspect;
 pub mod mock;
 pub mod proxy;
 pub mod record;
+pub mod redact;
 pub mod report;
 pub mod sig;
 pub mod timefmt;

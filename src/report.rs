@@ -2,6 +2,7 @@
 
 use crate::findings::Severity;
 use crate::inspect::{window_text, Report, Verdict};
+use crate::redact::{escape, escape_bytes};
 use crate::timefmt::rfc3339;
 use serde_json::{json, Map, Value};
 
@@ -68,7 +69,8 @@ impl Paint {
     }
 }
 
-/// A compact report for people; `color` only when writing to a terminal.
+/// A compact report for people; `color` only when writing to a terminal. What the request
+/// carried is escaped ([`crate::redact`]): the host and path as bytes, the rest as text.
 pub fn to_human(r: &Report, color: bool) -> String {
     let p = Paint { on: color };
     let mut out = String::new();
@@ -84,10 +86,12 @@ pub fn to_human(r: &Report, color: bool) -> String {
         .filter(|f| f.severity == Severity::Error)
         .min_by_key(|f| headline_rank(f.code))
         .map(|f| {
-            let short = f.message.split(" (").next().unwrap_or(&f.message);
+            let first = f.message.split('\n').next().unwrap_or("");
+            let short = first.split(" (").next().unwrap_or(first);
             let short: String = short.chars().take(90).collect();
+            let short = escape(&short);
             let lead = if short.starts_with(f.code) {
-                short
+                short.into_owned()
             } else {
                 format!("{}: {short}", f.code)
             };
@@ -106,14 +110,17 @@ pub fn to_human(r: &Report, color: bool) -> String {
         r.carrier.as_str(),
         r.access_key
             .as_ref()
-            .map(|a| format!("  key {a}"))
+            .map(|a| format!("  key {}", escape(a)))
             .unwrap_or_default()
     ));
     out.push_str(&format!(
         "  {} {}{}\n",
-        r.method,
-        r.host.as_deref().unwrap_or("(no host)"),
-        r.path
+        escape(&r.method),
+        r.host
+            .as_deref()
+            .map(escape_bytes)
+            .unwrap_or("(no host)".into()),
+        escape_bytes(&r.path)
     ));
     match &r.window {
         Some(w) => out.push_str(&format!(
@@ -136,7 +143,7 @@ pub fn to_human(r: &Report, color: bool) -> String {
             p.c(c, label),
             p.c("1", f.code),
             f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
-            f.message
+            lines(&f.message, "\n          ")
         ));
         if let Some(serde_json::Value::Array(lines)) = f.evidence.get("diff") {
             out.push_str(&format!(
@@ -145,11 +152,11 @@ pub fn to_human(r: &Report, color: bool) -> String {
             ));
             for l in lines.iter().filter_map(|l| l.as_str()) {
                 let c = if l.starts_with('+') { "32" } else { "31" };
-                out.push_str(&format!("            {}\n", p.c(c, l)));
+                out.push_str(&format!("            {}\n", p.c(c, &escape(l))));
             }
         }
         if let (Some(fix), Severity::Error) = (&f.fix, f.severity) {
-            out.push_str(&format!("          fix: {fix}\n"));
+            out.push_str(&format!("          fix: {}\n", lines(fix, "\n          ")));
         }
     }
     let s = &r.stages;
@@ -157,7 +164,7 @@ pub fn to_human(r: &Report, color: bool) -> String {
         if let Some(t) = text {
             out.push_str(&format!("  {}\n", p.c("2", title)));
             for line in t.split('\n') {
-                out.push_str(&format!("    │ {line}\n"));
+                out.push_str(&format!("    │ {}\n", escape(line)));
             }
         }
     };
@@ -165,10 +172,10 @@ pub fn to_human(r: &Report, color: bool) -> String {
     block(&mut out, "HttpString:", &s.http_string);
     block(&mut out, "string to sign:", &s.string_to_sign);
     if let Some(e) = &s.expected_signature {
-        out.push_str(&format!("  expected signature {e}\n"));
+        out.push_str(&format!("  expected signature {}\n", escape(e)));
     }
     if let Some(pv) = &s.provided_signature {
-        out.push_str(&format!("  provided signature {pv}\n"));
+        out.push_str(&format!("  provided signature {}\n", escape(pv)));
     }
     if let Some(c) = &s.chunks {
         out.push_str(&format!(
@@ -177,6 +184,18 @@ pub fn to_human(r: &Report, color: bool) -> String {
             c.decoded_length,
             if c.signed { ", signed" } else { "" }
         ));
+    }
+    out
+}
+
+/// `text` escaped, its lines joined by `sep` (a line break and the indentation that follows).
+fn lines(text: &str, sep: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push_str(sep);
+        }
+        crate::redact::escape_into(&mut out, line, crate::redact::Form::Text);
     }
     out
 }

@@ -1,4 +1,5 @@
-//! Replays every saved fuzz input (`fuzz/regressions/`) through all parsers: none may panic.
+//! Replays every saved fuzz input (`fuzz/regressions/`) through all parsers and the log
+//! writers: none may panic.
 
 use sigtap::credentials::{Credential, KeyStore};
 use sigtap::inspect::Inspector;
@@ -30,6 +31,25 @@ fn saved_fuzz_inputs_do_not_panic() {
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
             let _ = sigtap::record::har::import(&v);
         }
+        // the log_writers target: the text in every field of a record
+        let text = String::from_utf8_lossy(&data).into_owned();
+        let _ = sigtap::proxy::log::redact(&text);
+        let r = sigtap::proxy::log::Record {
+            method: text.clone(),
+            host: Some(text.clone()),
+            target: text.clone(),
+            note: Some(text.clone()),
+            upstream_error_code: Some(text.clone()),
+            findings: vec![
+                sigtap::findings::Finding::error("signature-mismatch", text.clone())
+                    .with("provided", text.clone()),
+            ],
+            tokens: vec![text.clone()],
+            action: "rejected",
+            ..Default::default()
+        };
+        let _ = r.to_human(false);
+        let _ = r.to_json();
     }
     eprintln!("{n} saved fuzz inputs replayed");
 }

@@ -1,153 +1,15 @@
-//! Per-request log records (human or JSON lines) and the shutdown summary. Signature values
-//! never appear whole: at most their first 8 characters.
+//! Per-request log records (human or JSON lines) and the shutdown summary. Signature and
+//! token values never appear whole (at most their first 8 characters), and human lines show
+//! what clients and upstreams sent escaped (see [`crate::redact`]).
 
 use crate::findings::Finding;
+use crate::redact::{escape_into, redacted_hiding, shown_into, Form};
+pub use crate::redact::{redact, redact_into, redact_tokens, request_tokens};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-
-/// Keeps the first 8 characters of anything that looks like a signature (40/64 hex digits,
-/// or 28 base64 characters ending in `=`), and of signature query values.
-pub fn redact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    redact_into(&mut out, text);
-    out
-}
-
-/// `redact`, appended to `out`.
-pub fn redact_into(out: &mut String, text: &str) {
-    let from = out.len();
-    let b = text.as_bytes();
-    let mut i = 0;
-    // one pass: a signature can only start where an alphanumeric run starts, so a run that is
-    // not one is copied whole
-    while i < b.len() {
-        if !b[i].is_ascii_alphanumeric() {
-            // up to the next ASCII alphanumeric: always a character boundary
-            let run = b[i..]
-                .iter()
-                .position(|c| c.is_ascii_alphanumeric())
-                .unwrap_or(b.len() - i);
-            out.push_str(&text[i..i + run]);
-            i += run;
-            continue;
-        }
-        let run = b[i..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .count();
-        let boundary_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if boundary_before {
-            let hex = b[i..i + run]
-                .iter()
-                .take_while(|c| c.is_ascii_hexdigit())
-                .count();
-            if hex >= 40 {
-                out.push_str(&text[i..i + 8]);
-                out.push('…');
-                i += hex;
-                continue;
-            }
-            let b64 = b[i..]
-                .iter()
-                .take(28)
-                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'+' || **c == b'/')
-                .count();
-            if b64 == 27 && b.get(i + 27) == Some(&b'=') {
-                out.push_str(&text[i..i + 8]);
-                out.push('…');
-                i += 28;
-                continue;
-            }
-        }
-        out.push_str(&text[i..i + run]);
-        i += run;
-    }
-    // percent-encoded SigV2 signatures in query strings
-    for key in ["Signature=", "sign="] {
-        if let Some(pos) = out[from..].find(key).map(|p| from + p) {
-            let start = pos + key.len();
-            let end = out[start..]
-                .find('&')
-                .map(|e| start + e)
-                .unwrap_or(out.len());
-            if end - start > 8 {
-                let keep: String = out[start..start + 8].to_string();
-                out.replace_range(start..end, &format!("{keep}…"));
-            }
-        }
-    }
-}
-
-/// Session tokens (and their percent-encoded spelling) that a request carries: header
-/// `X-Amz-Security-Token` / `x-cos-security-token` / `x-ci-security-token` and the same names
-/// in the query. Used to keep them out of logs, error documents and recordings.
-pub fn request_tokens(req: &crate::wire::Request) -> Vec<String> {
-    const NAMES: [&str; 3] = [
-        "x-amz-security-token",
-        "x-cos-security-token",
-        "x-ci-security-token",
-    ];
-    let mut out = Vec::new();
-    for (k, v) in &req.headers {
-        if NAMES.iter().any(|n| k.eq_ignore_ascii_case(n)) {
-            out.push(v.clone());
-        }
-    }
-    // most requests carry none: look before parsing the query
-    let in_query = req.query.as_deref().is_some_and(|q| {
-        q.as_bytes()
-            .windows(14)
-            .any(|w| w.eq_ignore_ascii_case(b"security-token"))
-    });
-    if out.is_empty() && !in_query {
-        return out;
-    }
-    if let Some(q) = req.query.as_deref().filter(|_| in_query) {
-        for p in crate::sig::encode::split_query(q) {
-            let name = crate::sig::encode::decoded_text(p.name).to_ascii_lowercase();
-            if NAMES.contains(&name.as_str()) {
-                out.push(p.value.to_string());
-                out.push(crate::sig::encode::text(&crate::sig::encode::form_decode(
-                    p.value,
-                )));
-            }
-        }
-    }
-    out.retain(|t| t.len() >= 8 && t != "<redacted>");
-    // canonical texts show them percent-encoded (SigV4 query, COS HttpString)
-    let spelled: Vec<String> = out
-        .iter()
-        .flat_map(|t| {
-            let decoded = crate::sig::encode::text(&crate::sig::encode::percent_decode(t));
-            [
-                crate::sig::encode::uri_encode(decoded.as_bytes(), false),
-                crate::sig::cos::cos_encode(decoded.as_bytes()),
-                decoded,
-            ]
-        })
-        .collect();
-    out.extend(spelled);
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// Replaces each token in `text` by its first 8 characters and `…`.
-pub fn redact_tokens(text: &str, tokens: &[String]) -> String {
-    if tokens.is_empty() {
-        return text.to_string();
-    }
-    let mut out = text.to_string();
-    for t in tokens {
-        if t.len() >= 8 && out.contains(t.as_str()) {
-            let short: String = t.chars().take(8).collect();
-            out = out.replace(t.as_str(), &format!("{short}…"));
-        }
-    }
-    out
-}
 
 /// One request's record.
 #[derive(Clone, Debug, Default)]
@@ -155,6 +17,9 @@ pub struct Record {
     pub id: u64,
     pub time: String,
     pub method: String,
+    /// The host as the client wrote it: the absolute-form authority, else `Host` (a port only
+    /// when the client wrote one).
+    pub host: Option<String>,
     pub target: String,
     pub scheme: String,
     pub carrier: String,
@@ -187,7 +52,8 @@ impl Record {
             .findings
             .iter()
             .map(|f| {
-                let mut o = json!({"code": f.code, "severity": f.severity.as_str(), "message": redact(&f.message)});
+                let mut o = json!({"code": f.code, "severity": f.severity.as_str(),
+                                   "message": self.clean(&f.message, named_signatures(f))});
                 if let Some(c) = f.cause {
                     o["cause"] = json!(c);
                 }
@@ -198,18 +64,20 @@ impl Record {
             "id": self.id,
             "time": self.time,
             "method": self.method,
-            "target": redact(&self.target),
+            "host": self.host,
+            "target": self.clean(&self.target, NONE),
             "client": {
                 "scheme": self.scheme, "carrier": self.carrier, "access_key": self.access_key,
                 "verdict": self.verdict, "findings": findings,
             },
             "action": self.action,
             "resigned_as": self.resigned_as,
-            "note": self.note.as_deref().map(redact),
+            "note": self.note.as_deref().map(|n| self.clean(n, NONE)),
             "status": self.status,
             "upstream": {
                 "status": self.upstream_status, "error_code": self.upstream_error_code,
-                "error_message": self.upstream_error_message, "request_id": self.upstream_request_id,
+                "error_message": self.upstream_error_message.as_deref().map(|m| self.clean(m, NONE)),
+                "request_id": self.upstream_request_id,
                 "clock_offset_s": self.clock_offset_s,
             },
             "duration_ms": (self.duration_ms * 1000.0).round() / 1000.0,
@@ -225,6 +93,8 @@ impl Record {
     }
 
     /// The human record, appended to `out` (written in place: the log runs once per request).
+    /// Every field is escaped: the target and host as the bytes received, the rest as text, and
+    /// a line break inside a message or note continues it on an indented line.
     pub fn write_human(&self, out: &mut String, color: bool) {
         use std::fmt::Write;
         let paint = |out: &mut String, c: &str, s: &str| {
@@ -234,24 +104,35 @@ impl Record {
                 out.push_str(s);
             }
         };
+        let text = |out: &mut String, s: &str| escape_into(out, s, Form::Text);
         match (self.action, self.status) {
             ("rejected", _) => paint(out, "31", "✗"),
             (_, s) if s >= 400 => paint(out, "33", "!"),
             _ => paint(out, "32", "✓"),
         }
-        let _ = write!(out, " #{} {} ", self.id, self.method);
-        redact_into(out, &self.target);
-        let _ = write!(out, " → {}", self.action);
-        if let Some(s) = &self.resigned_as {
-            let _ = write!(out, " as {s}");
+        let _ = write!(out, " #{} ", self.id);
+        text(out, &self.method);
+        out.push(' ');
+        if let Some(h) = &self.host {
+            escape_into(out, h, Form::Bytes);
         }
-        let _ = write!(
-            out,
-            " {} {:.1}ms [{} {} {}]",
-            self.status, self.duration_ms, self.scheme, self.carrier, self.verdict,
-        );
+        shown_into(out, &self.target, self.hidden(NONE), Form::Bytes);
+        out.push_str(" → ");
+        text(out, self.action);
+        if let Some(s) = &self.resigned_as {
+            out.push_str(" as ");
+            text(out, s);
+        }
+        let _ = write!(out, " {} {:.1}ms [", self.status, self.duration_ms);
+        text(out, &self.scheme);
+        out.push(' ');
+        text(out, &self.carrier);
+        out.push(' ');
+        text(out, &self.verdict);
+        out.push(']');
         if let Some(c) = &self.upstream_error_code {
-            let _ = write!(out, " upstream {c}");
+            out.push_str(" upstream ");
+            text(out, c);
         }
         out.push('\n');
         for f in self
@@ -259,31 +140,67 @@ impl Record {
             .iter()
             .filter(|f| f.severity != crate::findings::Severity::Info || self.action == "rejected")
         {
-            let _ = write!(out, "    {} {}", f.severity.as_str(), f.code);
+            out.push_str("    ");
+            text(out, f.severity.as_str());
+            out.push(' ');
+            text(out, f.code);
             if let Some(c) = f.cause {
-                let _ = write!(out, " [{c}]");
+                out.push_str(" [");
+                text(out, c);
+                out.push(']');
             }
             out.push_str(": ");
-            redact_into(out, &f.message);
+            let named = named_signatures(f);
+            self.lines_into(out, &f.message, named);
             out.push('\n');
             if let Some(serde_json::Value::Array(lines)) = f.evidence.get("diff") {
+                let mut shown = String::new();
                 for l in lines.iter().filter_map(|l| l.as_str()) {
+                    shown.clear();
+                    shown_into(&mut shown, l, self.hidden(named), Form::Text);
                     out.push_str("        ");
-                    paint(
-                        out,
-                        if l.starts_with('+') { "32" } else { "31" },
-                        &redact(l),
-                    );
+                    paint(out, if l.starts_with('+') { "32" } else { "31" }, &shown);
                     out.push('\n');
                 }
             }
         }
         if let Some(n) = &self.note {
             out.push_str("    note: ");
-            redact_into(out, n);
+            self.lines_into(out, n, NONE);
             out.push('\n');
         }
     }
+
+    /// `text` redacted and escaped, each line after the first on its own indented line.
+    fn lines_into(&self, out: &mut String, text: &str, named: [&str; 2]) {
+        for (n, line) in text.split('\n').enumerate() {
+            if n > 0 {
+                out.push_str("\n        ");
+            }
+            shown_into(out, line, self.hidden(named), Form::Text);
+        }
+    }
+
+    /// `text` with signature and token values shortened: those `redact` finds by name, the
+    /// request's session tokens, and the `named` signature values of a finding.
+    fn clean<'a>(&self, text: &'a str, named: [&str; 2]) -> Cow<'a, str> {
+        redacted_hiding(text, self.hidden(named))
+    }
+
+    /// Values never shown whole besides those found by name: the request's session tokens and
+    /// the signatures a finding names.
+    fn hidden<'a>(&'a self, named: [&'a str; 2]) -> impl Iterator<Item = &'a str> {
+        self.tokens.iter().map(String::as_str).chain(named)
+    }
+}
+
+const NONE: [&str; 2] = ["", ""];
+
+/// The signature values a finding's evidence names (`provided`, `expected`): never shown whole,
+/// whatever its message says around them.
+fn named_signatures(f: &Finding) -> [&str; 2] {
+    let get = |k: &str| f.evidence.get(k).and_then(Value::as_str).unwrap_or("");
+    [get("provided"), get("expected")]
 }
 
 /// Where records go, plus the counters for the summary.
@@ -414,12 +331,7 @@ impl Sink {
             }
         }
         if self.json {
-            let text = r.to_json().to_string();
-            if r.tokens.is_empty() {
-                self.write_line(&text);
-            } else {
-                self.write_line(&redact_tokens(&text, &r.tokens));
-            }
+            self.write_line(&r.to_json().to_string());
             return;
         }
         // one line buffer per thread, reused
@@ -430,13 +342,9 @@ impl Sink {
             Ok(mut text) => {
                 text.clear();
                 r.write_human(&mut text, self.color);
-                if r.tokens.is_empty() {
-                    self.write_line(&text);
-                } else {
-                    self.write_line(&redact_tokens(&text, &r.tokens));
-                }
+                self.write_line(&text);
             }
-            Err(_) => self.write_line(&redact_tokens(&r.to_human(self.color), &r.tokens)),
+            Err(_) => self.write_line(&r.to_human(self.color)),
         });
     }
 
@@ -487,6 +395,11 @@ mod tests {
             "Signature 0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea differs",
         );
         f.cause = Some("host-changed");
+        // a signature the finding names is cut wherever its message shows it
+        f.evidence.insert(
+            "provided".into(),
+            "0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea".into(),
+        );
         f.evidence
             .insert("diff".into(), serde_json::json!(["-host:a", "+host:b"]));
         let r = Record {

@@ -626,6 +626,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                     id,
                     time: rfc3339(now),
                     method: wire.method.clone(),
+                    host: Some(host.clone()).filter(|h| !h.is_empty()),
                     target: wire.origin_target(),
                     scheme: "none".into(),
                     carrier: "none".into(),
@@ -730,6 +731,10 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
         id,
         time: rfc3339(SystemClock.now()),
         method: wire.method.clone(),
+        host: wire
+            .authority
+            .clone()
+            .or_else(|| wire.header("host").map(str::to_string)),
         target: wire.origin_target(),
         scheme: report.scheme.as_str().into(),
         carrier: report.carrier.as_str().into(),
