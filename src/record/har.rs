@@ -231,6 +231,8 @@ pub fn import(har: &Value) -> Result<Vec<Value>, String> {
             let r = crate::inspect::Inspector::default().inspect_head(&wire, 0);
             line["client"] = json!({ "scheme": r.scheme.as_str(), "carrier": r.carrier.as_str(), "access_key": r.access_key, "verdict": "unverified", "findings": [] });
         }
+        // the same checks as a recording's lines: what import writes, replay and the mock read
+        super::check::check_exchange(&mut line).map_err(|e| format!("entry {n}: {e}"))?;
         out.push(line);
     }
     Ok(out)
@@ -244,8 +246,8 @@ mod tests {
     fn export_then_import_gives_the_recording_back() {
         let text = concat!(
             "{\"sigtap_recording\":1}\n",
-            "{\"id\":7,\"time\":\"2025-01-15T09:00:00Z\",\"request\":{\"method\":\"PUT\",\"target\":\"/b/k?x=1\",\"headers\":[[\"Host\",\"h:9\"],[\"Authorization\",\"AWS AK:<redacted>\"]],\"body\":{\"size\":2,\"sha256\":\"s\",\"base64\":\"aGk=\"}},",
-            "\"response\":{\"status\":200,\"headers\":[[\"ETag\",\"\\\"e\\\"\"]],\"body\":{\"size\":0,\"sha256\":\"z\",\"base64\":\"\"}},\"duration_ms\":1.5,",
+            "{\"id\":7,\"time\":\"2025-01-15T09:00:00Z\",\"request\":{\"method\":\"PUT\",\"target\":\"/b/k?x=1\",\"headers\":[[\"Host\",\"h:9\"],[\"Authorization\",\"AWS AK:<redacted>\"]],\"body\":{\"size\":2,\"sha256\":\"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4\",\"base64\":\"aGk=\"}},",
+            "\"response\":{\"status\":200,\"headers\":[[\"ETag\",\"\\\"e\\\"\"]],\"body\":{\"size\":0,\"sha256\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"base64\":\"\"}},\"duration_ms\":1.5,",
             "\"client\":{\"scheme\":\"sigv2\",\"carrier\":\"header\",\"access_key\":\"AK\",\"verdict\":\"valid\",\"findings\":[]},\"action\":\"forwarded\",\"resigned_as\":null}\n"
         );
         let rec = Recording {
@@ -265,6 +267,33 @@ mod tests {
         assert_eq!(again[0].request.headers, rec.exchanges[0].request.headers);
         assert_eq!(again[0].client.scheme, "sigv2");
         assert_eq!(again[0].request.body.base64.as_deref(), Some("aGk="));
+    }
+
+    #[test]
+    fn import_checks_what_it_writes() {
+        let entry = |sigtap: Value, status: u64| {
+            json!({"log": {"entries": [{
+                "startedDateTime": "2025-01-15T09:00:00Z", "time": 1,
+                "request": {"method": "GET", "url": "http://h/b/k", "headers": []},
+                "response": {"status": status, "headers": [], "content": {"size": 0}},
+                "_sigtap": sigtap,
+            }]}})
+        };
+        let e = import(&entry(
+            json!({"response_body": {"size": 1, "sha256": "nothex"}}),
+            200,
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("entry 1: response.body.sha256"), "{e}");
+        let e = import(&entry(
+            json!({"response_body": {"size": 1, "sha256": "ab".repeat(32), "file": "/etc/passwd"}}),
+            200,
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("entry 1: response.body.file"), "{e}");
+        let e = import(&entry(json!({}), 0)).unwrap_err();
+        assert!(e.starts_with("entry 1: response.status"), "{e}");
+        assert!(import(&entry(json!({}), 200)).is_ok());
     }
 
     #[test]

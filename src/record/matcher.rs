@@ -127,8 +127,8 @@ impl Key {
             if a != b {
                 d.push(format!(
                     "body sha256 {}… vs recorded {}…",
-                    &a[..a.len().min(12)],
-                    &b[..b.len().min(12)]
+                    first_chars(a, 12),
+                    first_chars(b, 12)
                 ));
             }
         }
@@ -160,6 +160,12 @@ impl Key {
         }
         n + self.differences(rec).len()
     }
+}
+
+/// The first `n` characters of `s` (a recorded value may hold any character).
+pub fn first_chars(s: &str, n: usize) -> &str {
+    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    &s[..end]
 }
 
 fn common_suffix_gap(a: &str, b: &str) -> usize {
@@ -333,6 +339,16 @@ mod tests {
         let d = c.differences(&a);
         assert!(d.iter().any(|x| x.starts_with("query")), "{d:?}");
         assert!(d.iter().any(|x| x.starts_with("header range")), "{d:?}");
+    }
+
+    #[test]
+    fn recorded_hashes_are_shown_by_characters_not_bytes() {
+        assert_eq!(first_chars("xxxxxxxxxxxé1", 12), "xxxxxxxxxxxé");
+        assert_eq!(first_chars("ab", 12), "ab");
+        let live = Key::new("GET", "/k", &[], Some("a".repeat(64)), &[]);
+        let rec = Key::new("GET", "/k", &[], Some(format!("x{}", "é".repeat(40))), &[]);
+        let d = live.differences(&rec);
+        assert_eq!(d[0], "body sha256 aaaaaaaaaaaa… vs recorded xééééééééééé…");
     }
 
     #[test]

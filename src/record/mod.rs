@@ -9,9 +9,10 @@
 //!   stored beside the recording in `FILE.bodies/SHA256` (`file` is that path relative to the
 //!   recording's folder), or kept only as hash and size (`--record-large hash`).
 //!
-//! Submodules: [`read`] loads a recording, [`har`] converts to and from HAR 1.2, [`replay`]
+//! Submodules: [`read`] loads a recording ([`check`] checks each line's fields first), [`har`] converts to and from HAR 1.2, [`replay`]
 //! re-sends a recording as a client, [`matcher`] finds the recorded exchange for a request.
 
+pub mod check;
 pub mod har;
 pub mod matcher;
 pub mod read;

@@ -1,6 +1,7 @@
 //! Loading a recording: the version line, one exchange per line, bodies inline or from the
 //! body store beside the file. Errors name the line.
 
+use super::check::check_exchange;
 use base64::Engine;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -191,6 +192,8 @@ pub fn parse(text: &str) -> Result<Vec<Exchange>, String> {
             }
             continue;
         }
+        let mut v = v;
+        check_exchange(&mut v).map_err(|e| format!("line {n}: {e}"))?;
         let mut x: Exchange =
             serde_json::from_value(v).map_err(|e| format!("line {n} is not an exchange: {e}"))?;
         x.line = n;
@@ -205,7 +208,7 @@ mod tests {
 
     #[test]
     fn reads_exchanges_and_tolerates_a_cut_last_line() {
-        let text = "{\"sigtap_recording\":1}\n{\"id\":1,\"request\":{\"method\":\"GET\",\"target\":\"/b/k\",\"headers\":[[\"Host\",\"h\"]],\"body\":{\"size\":0,\"sha256\":null}},\"response\":{\"status\":200,\"headers\":[],\"body\":{\"size\":2,\"sha256\":\"x\",\"base64\":\"aGk=\"}}}\n{\"id\":2,\"requ";
+        let text = "{\"sigtap_recording\":1}\n{\"id\":1,\"request\":{\"method\":\"GET\",\"target\":\"/b/k\",\"headers\":[[\"Host\",\"h\"]],\"body\":{\"size\":0,\"sha256\":null}},\"response\":{\"status\":200,\"headers\":[],\"body\":{\"size\":2,\"sha256\":\"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4\",\"base64\":\"aGk=\"}}}\n{\"id\":2,\"requ";
         let xs = parse(text).unwrap();
         assert_eq!(xs.len(), 1);
         assert_eq!(xs[0].line, 2);

@@ -584,9 +584,9 @@ fn compare(
                 if got != want {
                     d.push(format!(
                         "body sha256 {}… ({} bytes) vs recorded {}… ({} bytes)",
-                        &got[..12],
+                        super::matcher::first_chars(got, 12),
                         seen.size,
-                        &want[..want.len().min(12)],
+                        super::matcher::first_chars(want, 12),
                         rec.body.size
                     ));
                 }
@@ -661,7 +661,25 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
                 };
                 let (ctx, tx) = (ctx.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let o = replay_one(&ctx, &x).await;
+                    // a panic is a sigtap bug: it fails this exchange instead of vanishing
+                    let blank = Outcome {
+                        id: x.id,
+                        method: x.request.method.clone(),
+                        target: x.request.target.clone(),
+                        result: "error",
+                        status: None,
+                        recorded_status: x.response.status,
+                        differences: vec![],
+                        note: None,
+                        ms: 0.0,
+                    };
+                    let o = match tokio::spawn(async move { replay_one(&ctx, &x).await }).await {
+                        Ok(o) => o,
+                        Err(e) => Outcome {
+                            note: Some(format!("sigtap failed on this exchange (a bug): {e}")),
+                            ..blank
+                        },
+                    };
                     drop(permit);
                     let _ = tx.send(o);
                 });
@@ -702,6 +720,14 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
         let _ = out.flush();
     }
     let _ = feeder.await;
+    if done < total {
+        // never a silent pass: what gave no outcome counts as failed
+        s.errors += total - done;
+        eprintln!(
+            "sigtap: {} of {total} exchanges ended without an outcome",
+            total - done
+        );
+    }
     if ctx.cfg.progress {
         eprint!("\r{}\r", " ".repeat(40));
     }

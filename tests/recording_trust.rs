@@ -1,0 +1,205 @@
+//! Recordings are untrusted input: a malformed field is a usage error naming the line and the
+//! field (exit 2, never a panic nor a false pass), a body is read only from `NAME.bodies/HASH`
+//! beside the recording, never through a symbolic link, and only when its bytes have the
+//! recorded SHA-256. Every test runs sigtap itself on 127.0.0.1 and needs no outside tool.
+
+mod common;
+
+use common::real::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn sha(b: &[u8]) -> String {
+    hex(&Sha256::digest(b))
+}
+
+fn b64(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn run(args: &[&str]) -> Output {
+    let mut c = sigtap_command(args);
+    c.stdin(std::process::Stdio::null());
+    c.output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// An unsigned GET of `/b/k` answered 200 with `body` inline: a well-formed exchange that the
+/// tests then spoil one field at a time.
+fn exchange(body: &[u8]) -> Value {
+    json!({
+        "id": 1,
+        "time": "2025-01-15T09:00:00Z",
+        "request": {
+            "method": "GET", "target": "/b/k", "headers": [["Host", "h"]],
+            "body": { "size": 0, "sha256": null },
+        },
+        "response": {
+            "status": 200,
+            "headers": [["Content-Type", "text/plain"]],
+            "body": { "size": body.len(), "sha256": sha(body), "base64": b64(body) },
+        },
+        "duration_ms": 1.0,
+        "client": { "scheme": "none", "carrier": "none", "access_key": null, "verdict": "unsigned", "findings": [] },
+        "action": "forwarded",
+        "resigned_as": null,
+    })
+}
+
+fn write_recording(dir: &Path, name: &str, lines: &[Value]) -> PathBuf {
+    let p = dir.join(name);
+    let mut s = String::from("{\"sigtap_recording\":1}\n");
+    for l in lines {
+        s.push_str(&l.to_string());
+        s.push('\n');
+    }
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// A recording whose `sha256` is not hex used to panic inside replay, which then printed
+/// `0 same, 0 different, 0 failed` and exited 0: a false pass.
+#[test]
+fn replay_of_a_recording_with_a_non_hex_sha256_is_a_usage_error_not_a_pass() {
+    let dir = tempdir::Dir::new("trust-nonhex");
+    let (_mock, addr) = start_mock(&[]);
+    let mut x = exchange(b"recorded answer");
+    // 11 ASCII characters then a two-byte one: byte 12 is inside a character
+    x["response"]["body"]["sha256"] = json!("xxxxxxxxxxxé");
+    let rec = write_recording(&dir.0, "nonhex.jsonl", &[x]);
+    let o = run(&[
+        "replay",
+        rec.to_str().unwrap(),
+        "--upstream",
+        &format!("http://{addr}"),
+    ]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("line 2") && t.contains("response.body.sha256") && !t.contains("panicked"),
+        "{t}"
+    );
+}
+
+/// Each malformed field: exit 2, a message naming the line and the field, no panic; the same
+/// for replay, export and the mock.
+#[test]
+fn malformed_fields_name_the_line_and_the_field() {
+    let dir = tempdir::Dir::new("trust-fields");
+    type Spoil = fn(&mut Value);
+    let cases: Vec<(&str, Spoil)> = vec![
+        ("request.body.sha256", |x| {
+            x["request"]["body"]["sha256"] = json!("abc")
+        }),
+        ("response.body.sha256", |x| {
+            x["response"]["body"]["sha256"] = json!(42)
+        }),
+        ("response.status", |x| {
+            x["response"]["status"] = json!("200")
+        }),
+        ("response.status", |x| {
+            x["response"]["status"] = json!(70000)
+        }),
+        ("request.method", |x| {
+            x["request"].as_object_mut().unwrap().remove("method");
+        }),
+        ("request.target", |x| {
+            x["request"]["target"] = json!(["/b/k"])
+        }),
+        ("request.headers[0]", |x| {
+            x["request"]["headers"] = json!([["Host"]])
+        }),
+        ("response.headers[0]", |x| {
+            x["response"]["headers"] = json!([["Bad Name", "v"]])
+        }),
+        ("response.body.base64", |x| {
+            x["response"]["body"]["base64"] = json!("%%%")
+        }),
+        ("response.body.size", |x| {
+            x["response"]["body"]["size"] = json!(-1)
+        }),
+        ("client.findings", |x| {
+            x["client"]["findings"] = json!("none")
+        }),
+        ("id", |x| x["id"] = json!("one")),
+    ];
+    for (i, (field, spoil)) in cases.iter().enumerate() {
+        let mut x = exchange(b"fine");
+        spoil(&mut x);
+        // the spoiled exchange on line 3, after a good one
+        let rec = write_recording(
+            &dir.0,
+            &format!("case{i}.jsonl"),
+            &[exchange(b"first"), x.clone()],
+        );
+        let r = rec.to_str().unwrap();
+        for args in [
+            vec!["export", "--har", r],
+            vec!["replay", r, "--upstream", "http://127.0.0.1:9"],
+            vec!["mock", "--port", "0", "--recording", r],
+        ] {
+            let o = run(&args);
+            let t = text(&o);
+            assert_eq!(o.status.code(), Some(2), "{field} {args:?}: {x}\n{t}");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains("line 3") && err.contains(field) && !err.contains("panicked"),
+                "{field} {args:?}: {x}\n{t}"
+            );
+        }
+    }
+}
+
+/// An inline body whose bytes are not the recorded hash is a bad recording, not an answer.
+#[test]
+fn an_inline_body_that_does_not_match_its_sha256_is_refused() {
+    let dir = tempdir::Dir::new("trust-inline");
+    let mut x = exchange(b"the recorded bytes");
+    x["response"]["body"]["base64"] = json!(b64(b"other bytes, same field"));
+    x["response"]["body"]["size"] = json!(23);
+    let rec = write_recording(&dir.0, "inline.jsonl", &[x]);
+    let o = run(&["export", "--har", rec.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("line 2") && t.contains("response.body") && t.contains("sha256"),
+        "{t}"
+    );
+}
+
+/// Sends one raw request and returns (status, body).
+fn http(addr: &str, raw: &str) -> (u16, String) {
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(raw.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = c.read_to_end(&mut out);
+    let s = String::from_utf8_lossy(&out).into_owned();
+    let status = s
+        .split(' ')
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let body = s
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
