@@ -642,7 +642,7 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageErro
 
 fn export(a: crate::cli::ExportArgs) -> Result<i32, UsageError> {
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
-    let har = crate::record::har::export(&rec);
+    let har = crate::record::har::export(&rec).map_err(usage)?;
     let text = serde_json::to_string_pretty(&har).map_err(|e| usage(e.to_string()))?;
     write_out(a.output.as_deref(), &format!("{text}\n"))?;
     Ok(0)

@@ -203,3 +203,156 @@ fn http(addr: &str, raw: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A recording `rec.jsonl` in `dir` whose one exchange answers with a body stored in `file`
+/// (recorded as `recorded` bytes: size and hash).
+fn with_response_file(dir: &Path, file: &str, recorded: &[u8]) -> PathBuf {
+    let mut x = exchange(b"");
+    x["response"]["body"] =
+        json!({ "size": recorded.len(), "sha256": sha(recorded), "file": file });
+    write_recording(dir, "rec.jsonl", &[x])
+}
+
+/// Before: any file beside the recording and absolute paths were read and exported whole.
+#[test]
+fn bodies_are_read_only_from_a_bodies_folder_beside_the_recording() {
+    let dir = tempdir::Dir::new("trust-names");
+    let secret = b"PRIVATE-NOTES-beside-the-recording";
+    std::fs::write(dir.0.join("notes.txt"), secret).unwrap();
+    let abs = dir.0.join("notes.txt").display().to_string();
+    let h = sha(secret);
+    for file in [
+        "notes.txt".to_string(),
+        abs,
+        "rec.jsonl.bodies/../notes.txt".to_string(),
+        format!("elsewhere/{h}"),
+        format!("rec.jsonl.bodies/{}", h.to_uppercase()),
+    ] {
+        let rec = with_response_file(&dir.0, &file, secret);
+        let o = run(&["export", "--har", rec.to_str().unwrap()]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{file}: {t}");
+        assert!(
+            t.contains("line 2")
+                && t.contains("response.body.file")
+                && !t.contains("PRIVATE-NOTES"),
+            "{file}: {t}"
+        );
+    }
+}
+
+/// Before: a symbolic link in `FILE.bodies/` (or the folder itself being one) was followed.
+#[test]
+fn symbolic_links_in_or_as_the_bodies_folder_are_not_followed() {
+    let dir = tempdir::Dir::new("trust-links");
+    let secret = b"PRIVATE-NOTES-reached-through-a-link";
+    let h = sha(secret);
+    std::fs::write(dir.0.join("notes.txt"), secret).unwrap();
+    // a link named by the right hash, inside the bodies folder
+    std::fs::create_dir(dir.0.join("rec.jsonl.bodies")).unwrap();
+    std::os::unix::fs::symlink("../notes.txt", dir.0.join("rec.jsonl.bodies").join(&h)).unwrap();
+    let rec = with_response_file(&dir.0, &format!("rec.jsonl.bodies/{h}"), secret);
+    let o = run(&["export", "--har", rec.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("line 2") && t.contains("symbolic link") && !t.contains("PRIVATE-NOTES"),
+        "{t}"
+    );
+    // the folder itself a link to a folder holding a file named by the hash
+    let elsewhere = dir.0.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join(&h), secret).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.0.join("link.jsonl.bodies")).unwrap();
+    let rec = with_response_file(&dir.0, &format!("link.jsonl.bodies/{h}"), secret);
+    let o = run(&["export", "--har", rec.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("symbolic link") && !t.contains("PRIVATE-NOTES"),
+        "{t}"
+    );
+}
+
+/// Before: a body file whose bytes are not the recorded hash was exported, served by the mock
+/// and sent by replay as if it were the recorded body.
+#[test]
+fn a_body_file_that_does_not_match_its_sha256_is_never_used() {
+    let dir = tempdir::Dir::new("trust-hash");
+    let recorded = b"the body that was recorded, 40 bytes ...";
+    let swapped = b"SWAPPED-BYTES-of-the-very-same-length!!!";
+    assert_eq!(recorded.len(), swapped.len());
+    let h = sha(recorded);
+    std::fs::create_dir(dir.0.join("rec.jsonl.bodies")).unwrap();
+    std::fs::write(dir.0.join("rec.jsonl.bodies").join(&h), swapped).unwrap();
+    let file = format!("rec.jsonl.bodies/{h}");
+    let rec = with_response_file(&dir.0, &file, recorded);
+
+    // export: a bad recording
+    let o = run(&["export", "--har", rec.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(
+        t.contains("line 2") && t.contains("sha256") && !t.contains("SWAPPED"),
+        "{t}"
+    );
+
+    // the mock: an error that names the reason, never the swapped bytes
+    let (_mock, addr) = start_mock(&["--recording", rec.to_str().unwrap()]);
+    let req = sigtap::wire::Request::parse(
+        format!("GET /b/k HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let signed = sign_v4(&req, unix_now(), Some("UNSIGNED-PAYLOAD"), None)
+        .plan
+        .apply(&req);
+    let (status, body) = http(&addr, &String::from_utf8(signed.to_bytes()).unwrap());
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("sha256") && !body.contains("SWAPPED"),
+        "{body}"
+    );
+
+    // replay: the request body comes from a swapped file; the exchange fails and the upstream
+    // never receives the swapped bytes whole
+    let mut x = exchange(b"ok");
+    x["request"]["method"] = json!("PUT");
+    x["request"]["body"] = json!({ "size": recorded.len(), "sha256": h, "file": file });
+    let rec = write_recording(&dir.0, "rec.jsonl", &[x]);
+    let (up, seen) = one_shot_upstream();
+    let o = run(&["replay", rec.to_str().unwrap(), "--upstream", &up]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("1 failed") && t.contains("sha256"), "{t}");
+    let got = seen
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&got).contains(std::str::from_utf8(swapped).unwrap()),
+        "the upstream received the swapped body: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+/// A listener that answers one connection `200 OK` after reading what the client sent until
+/// it stops (or 3 s pass); what it read goes to the channel.
+fn one_shot_upstream() -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", l.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut c, _)) = l.accept() else { return };
+        c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        let _ = tx.send(got);
+    });
+    (addr, rx)
+}

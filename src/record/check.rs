@@ -342,7 +342,7 @@ mod tests {
             format!("r.jsonl.bodies/x/{h}"),
             format!("other/{h}"),
             format!(".bodies/{h}"),
-            format!("{h}"),
+            h.clone(),
             "r.jsonl.bodies/../../etc/passwd".to_string(),
             format!("r.jsonl.bodies/{}", "cd".repeat(32)),
         ] {

@@ -19,22 +19,26 @@ fn body_ref_json(b: &BodyRef) -> Value {
     json!({ "size": b.size, "sha256": b.sha256, "base64": b.base64, "file": b.file })
 }
 
-/// HAR content of a body: text when it is UTF-8, else base64; nothing when only hashed.
-fn content(rec: &Recording, b: &BodyRef, mime: &str) -> Value {
+/// Bodies up to this size are copied into the HAR; larger ones only by size.
+const HAR_BODY_LIMIT: u64 = super::DEFAULT_INLINE_LIMIT as u64 * 16;
+
+/// HAR content of a body: text when it is UTF-8, else base64; nothing when only hashed or
+/// large. A stored body that cannot be read as recorded (see [`BodyRef::load`]) is an error.
+fn content(rec: &Recording, b: &BodyRef, mime: &str) -> Result<Value, String> {
     let mut c = json!({ "size": b.size, "mimeType": mime });
-    if let Ok(Some(bytes)) = b.load(&rec.base) {
-        if bytes.len() <= super::DEFAULT_INLINE_LIMIT * 16 {
-            match String::from_utf8(bytes) {
-                Ok(t) => c["text"] = json!(t),
-                Err(e) => {
-                    c["text"] =
-                        json!(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()));
-                    c["encoding"] = json!("base64");
-                }
+    if b.size > HAR_BODY_LIMIT {
+        return Ok(c);
+    }
+    if let Some(bytes) = b.load(&rec.base)? {
+        match String::from_utf8(bytes) {
+            Ok(t) => c["text"] = json!(t),
+            Err(e) => {
+                c["text"] = json!(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()));
+                c["encoding"] = json!("base64");
             }
         }
     }
-    c
+    Ok(c)
 }
 
 fn reason(status: u16) -> &'static str {
@@ -44,12 +48,12 @@ fn reason(status: u16) -> &'static str {
         .unwrap_or("")
 }
 
-/// The recording as a HAR 1.2 document.
-pub fn export(rec: &Recording) -> Value {
+/// The recording as a HAR 1.2 document; fails naming the line of a body that cannot be read.
+pub fn export(rec: &Recording) -> Result<Value, String> {
     let entries: Vec<Value> = rec
         .exchanges
         .iter()
-        .map(|x| {
+        .map(|x| -> Result<Value, String> {
             let r = &x.request;
             let host = Exchange::header(&r.headers, "host").unwrap_or("localhost");
             let url = format!("http://{host}{}", r.target);
@@ -75,8 +79,9 @@ pub fn export(rec: &Recording) -> Value {
                 "headers": pairs(&r.headers), "queryString": query, "headersSize": -1,
                 "bodySize": r.body.size,
             });
+            let at = |side: &'static str| move |e: String| format!("line {}: {side}.body: {e}", x.line);
             if r.body.size > 0 {
-                let c = content(rec, &r.body, req_mime);
+                let c = content(rec, &r.body, req_mime).map_err(at("request"))?;
                 let mut post = json!({ "mimeType": req_mime, "params": [] });
                 if let Some(t) = c.get("text") {
                     post["text"] = t.clone();
@@ -86,15 +91,17 @@ pub fn export(rec: &Recording) -> Value {
                 }
                 request["postData"] = post;
             }
+            let resp_content =
+                content(rec, &x.response.body, resp_mime).map_err(at("response"))?;
             let ms = x.duration_ms.max(0.0);
-            json!({
+            Ok(json!({
                 "startedDateTime": if x.time.is_empty() { "1970-01-01T00:00:00Z".to_string() } else { x.time.clone() },
                 "time": ms,
                 "request": request,
                 "response": {
                     "status": x.response.status, "statusText": reason(x.response.status),
                     "httpVersion": "HTTP/1.1", "cookies": [], "headers": pairs(&x.response.headers),
-                    "content": content(rec, &x.response.body, resp_mime), "redirectURL": "",
+                    "content": resp_content, "redirectURL": "",
                     "headersSize": -1, "bodySize": x.response.body.size,
                 },
                 "cache": {},
@@ -110,16 +117,16 @@ pub fn export(rec: &Recording) -> Value {
                     "request_body": body_ref_json(&r.body),
                     "response_body": body_ref_json(&x.response.body),
                 },
-            })
+            }))
         })
-        .collect();
-    json!({
+        .collect::<Result<_, _>>()?;
+    Ok(json!({
         "log": {
             "version": "1.2",
             "creator": { "name": "sigtap", "version": env!("CARGO_PKG_VERSION") },
             "entries": entries,
         }
-    })
+    }))
 }
 
 fn har_headers(v: &Value) -> Vec<(String, String)> {
@@ -254,7 +261,7 @@ mod tests {
             exchanges: super::super::read::parse(text).unwrap(),
             base: ".".into(),
         };
-        let har = export(&rec);
+        let har = export(&rec).unwrap();
         assert_eq!(har["log"]["version"], "1.2");
         let e = &har["log"]["entries"][0];
         assert_eq!(e["request"]["url"], "http://h:9/b/k?x=1");

@@ -208,12 +208,16 @@ impl Matcher {
         let mut keys = Vec::with_capacity(recording.exchanges.len());
         for x in &recording.exchanges {
             let r = &x.request;
-            let body = match r.body.source(&recording.base)? {
+            let source = r
+                .body
+                .source(&recording.base)
+                .map_err(|e| format!("line {}: request.body: {e}", x.line))?;
+            let body = match source {
                 _ if r.body.redacted => None,
                 BodySource::Inline(b) => Some(payload_sha256(&r.headers, &b)),
-                BodySource::File(p) => match std::fs::read(&p) {
-                    Ok(b) => Some(payload_sha256(&r.headers, &b)),
-                    Err(e) => return Err(format!("line {}: {}: {e}", x.line, p.display())),
+                BodySource::File(_) => match r.body.load(&recording.base) {
+                    Ok(b) => Some(payload_sha256(&r.headers, &b.unwrap_or_default())),
+                    Err(e) => return Err(format!("line {}: request.body: {e}", x.line)),
                 },
                 BodySource::Missing => {
                     let streaming = Exchange::header(&r.headers, "x-amz-content-sha256")

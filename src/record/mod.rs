@@ -9,6 +9,10 @@
 //!   stored beside the recording in `FILE.bodies/SHA256` (`file` is that path relative to the
 //!   recording's folder), or kept only as hash and size (`--record-large hash`).
 //!
+//! A recording is untrusted input when read: [`check`] rejects a malformed line, a stored body
+//! is opened only as `NAME.bodies/SHA256` in the recording's folder and never through a
+//! symbolic link, and its bytes are used only when they hash to the recorded SHA-256.
+//!
 //! Submodules: [`read`] loads a recording ([`check`] checks each line's fields first), [`har`] converts to and from HAR 1.2, [`replay`]
 //! re-sends a recording as a client, [`matcher`] finds the recorded exchange for a request.
 

@@ -280,10 +280,13 @@ struct Seen {
 const HEAD_KEEP: usize = 1 << 20;
 
 /// A request body read from a stored body file while it is sent (memory stays one piece).
+/// The last piece is held back until the bytes are known to be the recorded ones, so a file
+/// changed since the recording never reaches the upstream whole.
 struct FileBody {
     file: tokio::fs::File,
     buf: Vec<u8>,
     left: u64,
+    check: Option<super::read::HashCheck>,
 }
 
 impl hyper::body::Body for FileBody {
@@ -309,7 +312,18 @@ impl hyper::body::Body for FileBody {
             Poll::Ready(Ok(())) => {
                 let n = (rb.filled().len() as u64).min(this.left) as usize;
                 this.left -= n as u64;
-                let chunk = bytes::Bytes::copy_from_slice(&rb.filled()[..n]);
+                let piece = &rb.filled()[..n];
+                if let Some(c) = &mut this.check {
+                    c.update(piece);
+                }
+                if this.left == 0 {
+                    if let Some(c) = this.check.take() {
+                        if let Err(e) = c.finish() {
+                            return Poll::Ready(Some(Err(e.into())));
+                        }
+                    }
+                }
+                let chunk = bytes::Bytes::copy_from_slice(piece);
                 Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
             }
         }
@@ -331,10 +345,14 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.clone(), None),
     };
-    // a stored body streams from its file (a signed aws-chunked one is re-framed on the way)
+    // a stored body streams from its file (a signed aws-chunked one is re-framed on the way);
+    // one edited when recorded is read whole, as its hash headers are computed from it
     let (body, file) = match r.body.source(&ctx.base)? {
         super::read::BodySource::Inline(b) => (b, None),
-        super::read::BodySource::File(p) => (Vec::new(), Some(p)),
+        super::read::BodySource::File(_) if r.body.redacted => {
+            (r.body.load(&ctx.base)?.unwrap_or_default(), None)
+        }
+        super::read::BodySource::File(_) => (Vec::new(), Some(r.body.open(&ctx.base)?)),
         super::read::BodySource::Missing => return Err("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again".into()),
     };
     let mut req = Request {
@@ -434,15 +452,13 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         b = b.header(k.as_str(), v.as_str());
     }
     let body: ProxyBody = match file {
-        Some(p) => {
-            let f = tokio::fs::File::open(&p)
-                .await
-                .map_err(|e| format!("body file {}: {e}", p.display()))?;
+        Some(f) => {
             b = b.header("content-length", r.body.size);
             http_body_util::BodyExt::boxed(FileBody {
-                file: f,
+                file: tokio::fs::File::from_std(f),
                 buf: vec![0; 256 * 1024],
                 left: r.body.size,
+                check: Some(r.body.hash_check()),
             })
         }
         None => {
@@ -469,7 +485,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     let resp = tokio::time::timeout(ctx.cfg.timeout, ctx.client.request(hreq))
         .await
         .map_err(|_| format!("no answer within {}s", ctx.cfg.timeout.as_secs()))?
-        .map_err(|e| format!("the upstream connection failed: {e}"))?;
+        .map_err(|e| format!("the upstream connection failed: {}", with_causes(&e)))?;
     if let Some(t) = resp
         .headers()
         .get("date")
@@ -519,6 +535,18 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     }
     seen.sha256 = crate::sig::encode::hex(&hasher.finalize());
     Ok((status, headers, seen))
+}
+
+/// An error and its causes, `a: b: c` (hyper wraps a failed request body as its source).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }
 
 fn compare(
