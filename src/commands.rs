@@ -399,6 +399,12 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
             .ok_or_else(|| usage(format!("--resolve {r:?}: use HOST[:PORT]=ADDR:PORT, e.g. bucket-125.cos.ap-guangzhou.myqcloud.com=127.0.0.1:9000")))?;
         resolve.push((from.to_ascii_lowercase(), to.to_string()));
     }
+    // session tokens sigtap holds: a recording masks them wherever an answer echoes them
+    let held_tokens: Vec<String> = keys
+        .all()
+        .iter()
+        .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
+        .collect();
     let cfg = ProxyConfig {
         listen,
         mode,
@@ -441,6 +447,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                     .map(|h| h.to_ascii_lowercase())
                     .collect();
                 r.redact_body = a.redact_body_field.clone();
+                r.keep_out(held_tokens);
                 if a.record_large == crate::cli::RecordLarge::Hash {
                     r.bodies = None;
                 }

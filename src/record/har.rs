@@ -9,14 +9,15 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// HAR headers (redacted again: a recording made by an older sigtap may hold more).
 fn pairs(h: &[(String, String)]) -> Vec<Value> {
     h.iter()
-        .map(|(k, v)| json!({ "name": k, "value": v }))
+        .map(|(k, v)| json!({ "name": k, "value": super::redact_header(k, v) }))
         .collect()
 }
 
 fn body_ref_json(b: &BodyRef) -> Value {
-    json!({ "size": b.size, "sha256": b.sha256, "base64": b.base64, "file": b.file })
+    json!({ "size": b.size, "sha256": b.sha256, "base64": b.base64, "file": b.file, "redacted": b.redacted })
 }
 
 /// Bodies up to this size are copied into the HAR; larger ones only by size.
@@ -56,9 +57,9 @@ pub fn export(rec: &Recording) -> Result<Value, String> {
         .map(|x| -> Result<Value, String> {
             let r = &x.request;
             let host = Exchange::header(&r.headers, "host").unwrap_or("localhost");
-            let url = format!("http://{host}{}", r.target);
-            let query: Vec<Value> = r
-                .target
+            let target = super::redact_target(&r.target);
+            let url = format!("http://{host}{target}");
+            let query: Vec<Value> = target
                 .split_once('?')
                 .map(|(_, q)| {
                     crate::sig::encode::split_query(q)
@@ -223,21 +224,32 @@ pub fn import(har: &Value) -> Result<Vec<Value>, String> {
             "action": st.get("action").cloned().unwrap_or_else(|| json!("forwarded")),
             "resigned_as": st.get("resigned_as").cloned().unwrap_or(Value::Null),
         });
+        let wire = crate::wire::Request::parse(
+            format!(
+                "{} {} HTTP/1.1\r\n\r\n",
+                line["request"]["method"].as_str().unwrap_or("GET"),
+                target
+            )
+            .as_bytes(),
+        )
+        .map(|mut w| {
+            w.headers = har_headers(&req["headers"]);
+            w
+        });
         if line["client"].get("scheme").is_none() {
             // a foreign HAR: tell the scheme and key from the request itself
-            let mut wire = crate::wire::Request::parse(
-                format!(
-                    "{} {} HTTP/1.1\r\n\r\n",
-                    line["request"]["method"].as_str().unwrap_or("GET"),
-                    target
-                )
-                .as_bytes(),
-            )
-            .map_err(|e| format!("entry {n}: {e}"))?;
-            wire.headers = har_headers(&req["headers"]);
-            let r = crate::inspect::Inspector::default().inspect_head(&wire, 0);
+            let wire = wire.as_ref().map_err(|e| format!("entry {n}: {e}"))?;
+            let r = crate::inspect::Inspector::default().inspect_head(wire, 0);
             line["client"] = json!({ "scheme": r.scheme.as_str(), "carrier": r.carrier.as_str(), "access_key": r.access_key, "verdict": "unverified", "findings": [] });
         }
+        // the request's tokens and any signature value are masked in what is kept
+        let tokens = wire
+            .as_ref()
+            .map(crate::proxy::log::request_tokens)
+            .unwrap_or_default();
+        super::scrub_exchange(&mut line, &tokens, |b, s| {
+            super::scrub_inline(b, s);
+        });
         // the same checks as a recording's lines: what import writes, replay and the mock read
         super::check::check_exchange(&mut line).map_err(|e| format!("entry {n}: {e}"))?;
         out.push(line);

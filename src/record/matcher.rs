@@ -16,10 +16,8 @@ fn is_signature_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.starts_with("x-amz-")
         || n.starts_with("q-")
-        || matches!(
-            n.as_str(),
-            "sign" | "awsaccesskeyid" | "signature" | "expires" | "x-cos-security-token"
-        )
+        || super::redact::is_secret_param(&n)
+        || matches!(n.as_str(), "awsaccesskeyid" | "expires")
 }
 
 /// Headers matched by default, besides every `If-*`.

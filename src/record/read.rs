@@ -69,7 +69,7 @@ impl BodyRef {
             let m = std::fs::symlink_metadata(&dir_path).map_err(|e| at(&e))?;
             if m.file_type().is_symlink() {
                 return Err(at(&format!(
-                    "{} is a symbolic link; sigtap does not follow links out of a recording",
+                    "{} is a symbolic link; sigtap does not read a recording's files through a link",
                     dir_path.display()
                 )));
             }
@@ -77,13 +77,7 @@ impl BodyRef {
                 return Err(at(&format!("{} is not a folder", dir_path.display())));
             }
         }
-        let file = open_no_follow(&path).map_err(|e| {
-            if is_link_error(&e) {
-                at(&"a symbolic link; sigtap does not follow links out of a recording")
-            } else {
-                at(&e)
-            }
-        })?;
+        let file = super::files::open_no_follow(&path).map_err(|e| at(&e))?;
         let m = file.metadata().map_err(|e| at(&e))?;
         if !m.is_file() {
             return Err(at(&"not a regular file"));
@@ -151,37 +145,6 @@ impl HashCheck {
             super::matcher::first_chars(&self.want, 12),
             &got[..12]
         ))
-    }
-}
-
-/// Opens a file for reading without following a symbolic link in its last component, and
-/// without blocking on a FIFO.
-#[cfg(unix)]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Err(std::io::Error::other("a symbolic link"));
-    }
-    std::fs::File::open(path)
-}
-
-/// The error `O_NOFOLLOW` gives for a link (ELOOP on Linux, EMLINK on the BSDs).
-fn is_link_error(e: &std::io::Error) -> bool {
-    #[cfg(unix)]
-    {
-        matches!(e.raw_os_error(), Some(libc::ELOOP | libc::EMLINK))
-    }
-    #[cfg(not(unix))]
-    {
-        e.kind() == std::io::ErrorKind::Other
     }
 }
 

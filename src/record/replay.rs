@@ -177,7 +177,7 @@ fn looks_xml(content_type: Option<&str>, body: &[u8]) -> bool {
 /// Stand-ins for redacted signature values, so the recorded request parses again and the
 /// signer knows the recorded scheme, carrier and signed headers.
 fn unredact(req: &mut Request) {
-    const MARK: &str = "<redacted>";
+    use super::redact::MARK;
     if let Some(a) = req.header("authorization").map(str::to_string) {
         let a = a
             .replace(
@@ -191,8 +191,7 @@ fn unredact(req: &mut Request) {
             .replace(":<redacted>", ":AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         req.set_header("Authorization", a);
     }
-    let tokens = ["x-amz-security-token", "x-cos-security-token"];
-    for t in tokens {
+    for t in super::redact::TOKEN_NAMES {
         if req.header(t) == Some(MARK) {
             req.remove_header(t);
         }
