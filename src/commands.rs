@@ -637,7 +637,8 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
 
 fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageError> {
     match path {
-        Some(p) => std::fs::write(p, text).map_err(|e| usage(format!("{}: {e}", p.display()))),
+        Some(p) => crate::record::write_private(p, text.as_bytes())
+            .map_err(|e| usage(format!("{}: {e}", p.display()))),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())

@@ -392,3 +392,62 @@ fn recording_files_are_private_and_never_written_through_a_link() {
         "{text}"
     );
 }
+
+/// Before: `import -o` (a recording) and `export -o` (the same data as HAR) were written with
+/// the umask's mode and through a symbolic link.
+#[test]
+fn import_and_export_outputs_are_private_and_never_written_through_a_link() {
+    let dir = tempdir::Dir::new("rec-outputs");
+    let rec = dir.0.join("rec.jsonl");
+    std::fs::write(&rec, "{\"sigtap_recording\":1}\n").unwrap();
+    let har = dir.0.join("rec.har");
+    let o = sigtap_command(&[
+        "export",
+        "--har",
+        rec.to_str().unwrap(),
+        "-o",
+        har.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(mode(&har), 0o600);
+    let back = dir.0.join("back.jsonl");
+    let o = sigtap_command(&[
+        "import",
+        "--har",
+        har.to_str().unwrap(),
+        "-o",
+        back.to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(mode(&back), 0o600);
+    let target = dir.0.join("elsewhere.txt");
+    std::fs::write(&target, "untouched\n").unwrap();
+    let link = dir.0.join("link.jsonl");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for args in [
+        vec![
+            "import",
+            "--har",
+            har.to_str().unwrap(),
+            "-o",
+            link.to_str().unwrap(),
+        ],
+        vec![
+            "export",
+            "--har",
+            rec.to_str().unwrap(),
+            "-o",
+            link.to_str().unwrap(),
+        ],
+    ] {
+        let o = sigtap_command(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("symbolic link"), "{args:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
+    }
+}

@@ -12,21 +12,29 @@ pub enum Create {
     OrAppend,
     /// A body file under a fresh temporary name: it must not exist yet.
     New,
+    /// An output the user named (`-o`): created or truncated; it may be a device such as
+    /// `/dev/null`, but not a link.
+    Replace,
 }
 
 /// Opens a file for writing: created with mode 0600, never through a symbolic link in its last
-/// component, only a regular file (a FIFO or device is refused without blocking on it).
+/// component; a recording or body only as a regular file (a FIFO or device is refused without
+/// blocking on it).
 pub fn open_private(path: &Path, how: Create) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     match how {
         Create::OrAppend => o.create(true).append(true),
         Create::New => o.create_new(true).write(true),
+        Create::Replace => o.create(true).write(true).truncate(true),
     };
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        let flags = match how {
+            Create::Replace => libc::O_NOFOLLOW,
+            _ => libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        };
+        o.mode(0o600).custom_flags(flags);
     }
     #[cfg(not(unix))]
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
@@ -39,7 +47,7 @@ pub fn open_private(path: &Path, how: Create) -> std::io::Result<std::fs::File> 
             e
         }
     })?;
-    if !f.metadata()?.is_file() {
+    if how != Create::Replace && !f.metadata()?.is_file() {
         return Err(std::io::Error::other(format!(
             "{} is not a regular file",
             path.display()

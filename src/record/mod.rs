@@ -49,6 +49,14 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Bodies up to this size are stored inline (base64); larger ones by hash and size only.
 pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
 
+/// Writes a file that holds recorded exchanges (`import -o`, `export -o`): created 0600,
+/// never through a symbolic link.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = files::open_private(path, files::Create::Replace)?;
+    f.write_all(bytes)?;
+    f.flush()
+}
+
 /// Where bodies larger than the inline limit go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BodyStore {
