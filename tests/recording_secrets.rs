@@ -451,3 +451,69 @@ fn import_and_export_outputs_are_private_and_never_written_through_a_link() {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched\n");
     }
 }
+
+/// An upstream answering every request `200` with `body`.
+fn fixed_upstream(body: &'static str) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            std::thread::spawn(move || {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    addr
+}
+
+/// An answer that holds a signature (a page with a presigned link) is recorded masked; replay
+/// masks the live answer the same way before comparing, so it is not reported as different.
+#[test]
+fn replay_compares_a_masked_answer_after_masking_the_live_one() {
+    const SIG: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    const PAGE: &str = "link: https://b.example/k?X-Amz-Signature=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0&x=1\n";
+    assert!(PAGE.contains(SIG));
+    let dir = tempdir::Dir::new("rec-masked-replay");
+    let rec = dir.0.join("rec.jsonl");
+    let up = fixed_upstream(PAGE);
+    let proxy = start_sigtap(&up, &["--record", rec.to_str().unwrap()]);
+    let answer = send(
+        &proxy.addr,
+        b"GET /b/page HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        answer.ends_with(PAGE),
+        "the client gets the page as is: {answer}"
+    );
+    let text = wait_lines(&rec, 1);
+    drop(proxy);
+    assert!(
+        text.contains("\"redacted\":true") && files_containing(&dir.0, SIG).is_empty(),
+        "{text}"
+    );
+    let o = sigtap_command(&["replay", rec.to_str().unwrap(), "--upstream", &up])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("1 same, 0 different"), "{out}");
+}

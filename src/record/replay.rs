@@ -219,6 +219,9 @@ fn unredact(req: &mut Request) {
 
 struct Ctx {
     cfg: ReplayConfig,
+    /// Masks a live answer as the recorder masked the recorded one (the keys' tokens and
+    /// signature values), for answers recorded `redacted`.
+    scrubber: super::redact::Scrubber,
     client: HttpsClient,
     inspector: Inspector,
     clocks: Clocks,
@@ -560,7 +563,17 @@ fn compare(
     if status != rec.status {
         d.push(format!("status {status} vs recorded {}", rec.status));
     }
-    let body = &seen.head[..];
+    // an answer recorded with secrets masked: the live one is masked the same way first
+    let masked;
+    let (body, live_sha) = if rec.body.redacted && seen.size as usize == seen.head.len() {
+        let mut b = seen.head.clone();
+        ctx.scrubber.scrub(&mut b, true);
+        masked = b;
+        let sha = crate::sig::encode::hex(&Sha256::digest(&masked));
+        (&masked[..], sha)
+    } else {
+        (&seen.head[..], seen.sha256.clone())
+    };
     let recorded_body = if rec.body.size <= HEAD_KEEP as u64 {
         rec.body.load(&ctx.base).ok().flatten()
     } else {
@@ -607,8 +620,8 @@ fn compare(
         }
         _ => {
             if let Some(want) = &rec.body.sha256 {
-                let got = &seen.sha256;
-                if got != want {
+                let got = &live_sha;
+                if !got.eq_ignore_ascii_case(want) {
                     d.push(format!(
                         "body sha256 {}… ({} bytes) vs recorded {}… ({} bytes)",
                         super::matcher::first_chars(got, 12),
@@ -667,7 +680,14 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
     let client =
         crate::proxy::upstream::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
     let total = rec.exchanges.len();
+    let tokens: Vec<String> = cfg
+        .keys
+        .all()
+        .iter()
+        .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
+        .collect();
     let ctx = Arc::new(Ctx {
+        scrubber: super::redact::Scrubber::new(&tokens, true),
         inspector: Inspector::new(KeyStore::new()),
         client,
         clocks: Clocks::default(),
