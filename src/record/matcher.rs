@@ -223,7 +223,7 @@ impl Matcher {
                     if streaming {
                         None
                     } else {
-                        r.body.sha256.clone()
+                        r.body.sha256.as_deref().map(str::to_ascii_lowercase)
                     }
                 }
             };
