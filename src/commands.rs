@@ -397,6 +397,12 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
         .map(|r| crate::proxy::upstream::Resolve::parse(r))
         .collect::<Result<Vec<_>, _>>()
         .map_err(usage)?;
+    // session tokens sigtap holds: a recording masks them wherever an answer echoes them
+    let held_tokens: Vec<String> = keys
+        .all()
+        .iter()
+        .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
+        .collect();
     let cfg = ProxyConfig {
         listen,
         mode,
@@ -455,6 +461,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                     .map(|h| h.to_ascii_lowercase())
                     .collect();
                 r.redact_body = a.redact_body_field.clone();
+                r.keep_out(held_tokens);
                 if a.record_large == crate::cli::RecordLarge::Hash {
                     r.bodies = None;
                 }
@@ -651,7 +658,8 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
 
 fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageError> {
     match path {
-        Some(p) => std::fs::write(p, text).map_err(|e| usage(format!("{}: {e}", p.display()))),
+        Some(p) => crate::record::write_private(p, text.as_bytes())
+            .map_err(|e| usage(format!("{}: {e}", p.display()))),
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
@@ -663,7 +671,7 @@ fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageErro
 
 fn export(a: crate::cli::ExportArgs) -> Result<i32, UsageError> {
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
-    let har = crate::record::har::export(&rec);
+    let har = crate::record::har::export(&rec).map_err(usage)?;
     let text = serde_json::to_string_pretty(&har).map_err(|e| usage(e.to_string()))?;
     write_out(a.output.as_deref(), &format!("{text}\n"))?;
     Ok(0)

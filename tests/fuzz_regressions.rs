@@ -26,8 +26,26 @@ fn saved_fuzz_inputs_do_not_panic() {
         let _ = v.finish();
         let value = String::from_utf8_lossy(&data).replace(['\r', '\n'], " ");
         let _ = sigtap::sig::v2::parse_header(&value);
-        // the recording target: reader and HAR import
-        let _ = sigtap::record::read::parse(&String::from_utf8_lossy(&data));
+        // the recording target: reader, match keys, HAR export and import, redaction
+        let text = String::from_utf8_lossy(&data);
+        if let Ok(exchanges) = sigtap::record::read::parse(&text) {
+            let keys: Vec<_> = exchanges
+                .iter()
+                .map(|x| {
+                    let r = &x.request;
+                    let body = r.body.sha256.clone();
+                    sigtap::record::matcher::Key::new(&r.method, &r.target, &r.headers, body, &[])
+                })
+                .collect();
+            for k in &keys {
+                let _ = keys[0].differences(k);
+            }
+            let rec = sigtap::record::read::Recording {
+                exchanges,
+                base: "/nonexistent-sigtap".into(),
+            };
+            let _ = sigtap::record::har::export(&rec);
+        }
         if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) {
             let _ = sigtap::record::har::import(&v);
         }
@@ -50,6 +68,10 @@ fn saved_fuzz_inputs_do_not_panic() {
         };
         let _ = r.to_human(false);
         let _ = r.to_json();
+        let token: String = text.chars().take(12).collect();
+        let s = sigtap::record::redact::Scrubber::new(&[token], true);
+        let _ = s.scrub(&mut data.clone(), true);
+        let _ = sigtap::record::redact::scrub_stream(&s, &mut &data[..], &mut Vec::new());
     }
     eprintln!("{n} saved fuzz inputs replayed");
 }

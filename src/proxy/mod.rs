@@ -626,7 +626,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                     id,
                     time: rfc3339(now),
                     method: wire.method.clone(),
-                    host: Some(host.clone()).filter(|h| !h.is_empty()),
+                    host: named.clone(),
                     target: wire.origin_target(),
                     scheme: "none".into(),
                     carrier: "none".into(),

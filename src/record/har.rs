@@ -9,32 +9,37 @@ use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// HAR headers (redacted again: a recording made by an older sigtap may hold more).
 fn pairs(h: &[(String, String)]) -> Vec<Value> {
     h.iter()
-        .map(|(k, v)| json!({ "name": k, "value": v }))
+        .map(|(k, v)| json!({ "name": k, "value": super::redact_header(k, v) }))
         .collect()
 }
 
 fn body_ref_json(b: &BodyRef) -> Value {
-    json!({ "size": b.size, "sha256": b.sha256, "base64": b.base64, "file": b.file })
+    json!({ "size": b.size, "sha256": b.sha256, "base64": b.base64, "file": b.file, "redacted": b.redacted })
 }
 
-/// HAR content of a body: text when it is UTF-8, else base64; nothing when only hashed.
-fn content(rec: &Recording, b: &BodyRef, mime: &str) -> Value {
+/// Bodies up to this size are copied into the HAR; larger ones only by size.
+const HAR_BODY_LIMIT: u64 = super::DEFAULT_INLINE_LIMIT as u64 * 16;
+
+/// HAR content of a body: text when it is UTF-8, else base64; nothing when only hashed or
+/// large. A stored body that cannot be read as recorded (see [`BodyRef::load`]) is an error.
+fn content(rec: &Recording, b: &BodyRef, mime: &str) -> Result<Value, String> {
     let mut c = json!({ "size": b.size, "mimeType": mime });
-    if let Ok(Some(bytes)) = b.load(&rec.base) {
-        if bytes.len() <= super::DEFAULT_INLINE_LIMIT * 16 {
-            match String::from_utf8(bytes) {
-                Ok(t) => c["text"] = json!(t),
-                Err(e) => {
-                    c["text"] =
-                        json!(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()));
-                    c["encoding"] = json!("base64");
-                }
+    if b.size > HAR_BODY_LIMIT {
+        return Ok(c);
+    }
+    if let Some(bytes) = b.load(&rec.base)? {
+        match String::from_utf8(bytes) {
+            Ok(t) => c["text"] = json!(t),
+            Err(e) => {
+                c["text"] = json!(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()));
+                c["encoding"] = json!("base64");
             }
         }
     }
-    c
+    Ok(c)
 }
 
 fn reason(status: u16) -> &'static str {
@@ -44,17 +49,17 @@ fn reason(status: u16) -> &'static str {
         .unwrap_or("")
 }
 
-/// The recording as a HAR 1.2 document.
-pub fn export(rec: &Recording) -> Value {
+/// The recording as a HAR 1.2 document; fails naming the line of a body that cannot be read.
+pub fn export(rec: &Recording) -> Result<Value, String> {
     let entries: Vec<Value> = rec
         .exchanges
         .iter()
-        .map(|x| {
+        .map(|x| -> Result<Value, String> {
             let r = &x.request;
             let host = Exchange::header(&r.headers, "host").unwrap_or("localhost");
-            let url = format!("http://{host}{}", r.target);
-            let query: Vec<Value> = r
-                .target
+            let target = super::redact_target(&r.target);
+            let url = format!("http://{host}{target}");
+            let query: Vec<Value> = target
                 .split_once('?')
                 .map(|(_, q)| {
                     crate::sig::encode::split_query(q)
@@ -75,8 +80,9 @@ pub fn export(rec: &Recording) -> Value {
                 "headers": pairs(&r.headers), "queryString": query, "headersSize": -1,
                 "bodySize": r.body.size,
             });
+            let at = |side: &'static str| move |e: String| format!("line {}: {side}.body: {e}", x.line);
             if r.body.size > 0 {
-                let c = content(rec, &r.body, req_mime);
+                let c = content(rec, &r.body, req_mime).map_err(at("request"))?;
                 let mut post = json!({ "mimeType": req_mime, "params": [] });
                 if let Some(t) = c.get("text") {
                     post["text"] = t.clone();
@@ -86,15 +92,17 @@ pub fn export(rec: &Recording) -> Value {
                 }
                 request["postData"] = post;
             }
+            let resp_content =
+                content(rec, &x.response.body, resp_mime).map_err(at("response"))?;
             let ms = x.duration_ms.max(0.0);
-            json!({
+            Ok(json!({
                 "startedDateTime": if x.time.is_empty() { "1970-01-01T00:00:00Z".to_string() } else { x.time.clone() },
                 "time": ms,
                 "request": request,
                 "response": {
                     "status": x.response.status, "statusText": reason(x.response.status),
                     "httpVersion": "HTTP/1.1", "cookies": [], "headers": pairs(&x.response.headers),
-                    "content": content(rec, &x.response.body, resp_mime), "redirectURL": "",
+                    "content": resp_content, "redirectURL": "",
                     "headersSize": -1, "bodySize": x.response.body.size,
                 },
                 "cache": {},
@@ -110,16 +118,16 @@ pub fn export(rec: &Recording) -> Value {
                     "request_body": body_ref_json(&r.body),
                     "response_body": body_ref_json(&x.response.body),
                 },
-            })
+            }))
         })
-        .collect();
-    json!({
+        .collect::<Result<_, _>>()?;
+    Ok(json!({
         "log": {
             "version": "1.2",
             "creator": { "name": "sigtap", "version": env!("CARGO_PKG_VERSION") },
             "entries": entries,
         }
-    })
+    }))
 }
 
 fn har_headers(v: &Value) -> Vec<(String, String)> {
@@ -216,21 +224,34 @@ pub fn import(har: &Value) -> Result<Vec<Value>, String> {
             "action": st.get("action").cloned().unwrap_or_else(|| json!("forwarded")),
             "resigned_as": st.get("resigned_as").cloned().unwrap_or(Value::Null),
         });
+        let wire = crate::wire::Request::parse(
+            format!(
+                "{} {} HTTP/1.1\r\n\r\n",
+                line["request"]["method"].as_str().unwrap_or("GET"),
+                target
+            )
+            .as_bytes(),
+        )
+        .map(|mut w| {
+            w.headers = har_headers(&req["headers"]);
+            w
+        });
         if line["client"].get("scheme").is_none() {
             // a foreign HAR: tell the scheme and key from the request itself
-            let mut wire = crate::wire::Request::parse(
-                format!(
-                    "{} {} HTTP/1.1\r\n\r\n",
-                    line["request"]["method"].as_str().unwrap_or("GET"),
-                    target
-                )
-                .as_bytes(),
-            )
-            .map_err(|e| format!("entry {n}: {e}"))?;
-            wire.headers = har_headers(&req["headers"]);
-            let r = crate::inspect::Inspector::default().inspect_head(&wire, 0);
+            let wire = wire.as_ref().map_err(|e| format!("entry {n}: {e}"))?;
+            let r = crate::inspect::Inspector::default().inspect_head(wire, 0);
             line["client"] = json!({ "scheme": r.scheme.as_str(), "carrier": r.carrier.as_str(), "access_key": r.access_key, "verdict": "unverified", "findings": [] });
         }
+        // the request's tokens and any signature value are masked in what is kept
+        let tokens = wire
+            .as_ref()
+            .map(crate::proxy::log::request_tokens)
+            .unwrap_or_default();
+        super::scrub_exchange(&mut line, &tokens, |b, s| {
+            super::scrub_inline(b, s);
+        });
+        // the same checks as a recording's lines: what import writes, replay and the mock read
+        super::check::check_exchange(&mut line).map_err(|e| format!("entry {n}: {e}"))?;
         out.push(line);
     }
     Ok(out)
@@ -244,15 +265,15 @@ mod tests {
     fn export_then_import_gives_the_recording_back() {
         let text = concat!(
             "{\"sigtap_recording\":1}\n",
-            "{\"id\":7,\"time\":\"2025-01-15T09:00:00Z\",\"request\":{\"method\":\"PUT\",\"target\":\"/b/k?x=1\",\"headers\":[[\"Host\",\"h:9\"],[\"Authorization\",\"AWS AK:<redacted>\"]],\"body\":{\"size\":2,\"sha256\":\"s\",\"base64\":\"aGk=\"}},",
-            "\"response\":{\"status\":200,\"headers\":[[\"ETag\",\"\\\"e\\\"\"]],\"body\":{\"size\":0,\"sha256\":\"z\",\"base64\":\"\"}},\"duration_ms\":1.5,",
+            "{\"id\":7,\"time\":\"2025-01-15T09:00:00Z\",\"request\":{\"method\":\"PUT\",\"target\":\"/b/k?x=1\",\"headers\":[[\"Host\",\"h:9\"],[\"Authorization\",\"AWS AK:<redacted>\"]],\"body\":{\"size\":2,\"sha256\":\"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4\",\"base64\":\"aGk=\"}},",
+            "\"response\":{\"status\":200,\"headers\":[[\"ETag\",\"\\\"e\\\"\"]],\"body\":{\"size\":0,\"sha256\":\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\",\"base64\":\"\"}},\"duration_ms\":1.5,",
             "\"client\":{\"scheme\":\"sigv2\",\"carrier\":\"header\",\"access_key\":\"AK\",\"verdict\":\"valid\",\"findings\":[]},\"action\":\"forwarded\",\"resigned_as\":null}\n"
         );
         let rec = Recording {
             exchanges: super::super::read::parse(text).unwrap(),
             base: ".".into(),
         };
-        let har = export(&rec);
+        let har = export(&rec).unwrap();
         assert_eq!(har["log"]["version"], "1.2");
         let e = &har["log"]["entries"][0];
         assert_eq!(e["request"]["url"], "http://h:9/b/k?x=1");
@@ -265,6 +286,33 @@ mod tests {
         assert_eq!(again[0].request.headers, rec.exchanges[0].request.headers);
         assert_eq!(again[0].client.scheme, "sigv2");
         assert_eq!(again[0].request.body.base64.as_deref(), Some("aGk="));
+    }
+
+    #[test]
+    fn import_checks_what_it_writes() {
+        let entry = |sigtap: Value, status: u64| {
+            json!({"log": {"entries": [{
+                "startedDateTime": "2025-01-15T09:00:00Z", "time": 1,
+                "request": {"method": "GET", "url": "http://h/b/k", "headers": []},
+                "response": {"status": status, "headers": [], "content": {"size": 0}},
+                "_sigtap": sigtap,
+            }]}})
+        };
+        let e = import(&entry(
+            json!({"response_body": {"size": 1, "sha256": "nothex"}}),
+            200,
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("entry 1: response.body.sha256"), "{e}");
+        let e = import(&entry(
+            json!({"response_body": {"size": 1, "sha256": "ab".repeat(32), "file": "/etc/passwd"}}),
+            200,
+        ))
+        .unwrap_err();
+        assert!(e.starts_with("entry 1: response.body.file"), "{e}");
+        let e = import(&entry(json!({}), 0)).unwrap_err();
+        assert!(e.starts_with("entry 1: response.status"), "{e}");
+        assert!(import(&entry(json!({}), 200)).is_ok());
     }
 
     #[test]

@@ -16,10 +16,8 @@ fn is_signature_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.starts_with("x-amz-")
         || n.starts_with("q-")
-        || matches!(
-            n.as_str(),
-            "sign" | "awsaccesskeyid" | "signature" | "expires" | "x-cos-security-token"
-        )
+        || super::redact::is_secret_param(&n)
+        || matches!(n.as_str(), "awsaccesskeyid" | "expires")
 }
 
 /// Headers matched by default, besides every `If-*`.
@@ -127,8 +125,8 @@ impl Key {
             if a != b {
                 d.push(format!(
                     "body sha256 {}… vs recorded {}…",
-                    &a[..a.len().min(12)],
-                    &b[..b.len().min(12)]
+                    first_chars(a, 12),
+                    first_chars(b, 12)
                 ));
             }
         }
@@ -160,6 +158,12 @@ impl Key {
         }
         n + self.differences(rec).len()
     }
+}
+
+/// The first `n` characters of `s` (a recorded value may hold any character).
+pub fn first_chars(s: &str, n: usize) -> &str {
+    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    &s[..end]
 }
 
 fn common_suffix_gap(a: &str, b: &str) -> usize {
@@ -202,12 +206,16 @@ impl Matcher {
         let mut keys = Vec::with_capacity(recording.exchanges.len());
         for x in &recording.exchanges {
             let r = &x.request;
-            let body = match r.body.source(&recording.base)? {
+            let source = r
+                .body
+                .source(&recording.base)
+                .map_err(|e| format!("line {}: request.body: {e}", x.line))?;
+            let body = match source {
                 _ if r.body.redacted => None,
                 BodySource::Inline(b) => Some(payload_sha256(&r.headers, &b)),
-                BodySource::File(p) => match std::fs::read(&p) {
-                    Ok(b) => Some(payload_sha256(&r.headers, &b)),
-                    Err(e) => return Err(format!("line {}: {}: {e}", x.line, p.display())),
+                BodySource::File(_) => match r.body.load(&recording.base) {
+                    Ok(b) => Some(payload_sha256(&r.headers, &b.unwrap_or_default())),
+                    Err(e) => return Err(format!("line {}: request.body: {e}", x.line)),
                 },
                 BodySource::Missing => {
                     let streaming = Exchange::header(&r.headers, "x-amz-content-sha256")
@@ -215,7 +223,7 @@ impl Matcher {
                     if streaming {
                         None
                     } else {
-                        r.body.sha256.clone()
+                        r.body.sha256.as_deref().map(str::to_ascii_lowercase)
                     }
                 }
             };
@@ -333,6 +341,16 @@ mod tests {
         let d = c.differences(&a);
         assert!(d.iter().any(|x| x.starts_with("query")), "{d:?}");
         assert!(d.iter().any(|x| x.starts_with("header range")), "{d:?}");
+    }
+
+    #[test]
+    fn recorded_hashes_are_shown_by_characters_not_bytes() {
+        assert_eq!(first_chars("xxxxxxxxxxxé1", 12), "xxxxxxxxxxxé");
+        assert_eq!(first_chars("ab", 12), "ab");
+        let live = Key::new("GET", "/k", &[], Some("a".repeat(64)), &[]);
+        let rec = Key::new("GET", "/k", &[], Some(format!("x{}", "é".repeat(40))), &[]);
+        let d = live.differences(&rec);
+        assert_eq!(d[0], "body sha256 aaaaaaaaaaaa… vs recorded xééééééééééé…");
     }
 
     #[test]

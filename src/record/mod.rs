@@ -9,13 +9,29 @@
 //!   stored beside the recording in `FILE.bodies/SHA256` (`file` is that path relative to the
 //!   recording's folder), or kept only as hash and size (`--record-large hash`).
 //!
-//! Submodules: [`read`] loads a recording, [`har`] converts to and from HAR 1.2, [`replay`]
-//! re-sends a recording as a client, [`matcher`] finds the recorded exchange for a request.
+//! What is masked is listed in [`redact`]: session tokens (the client's and sigtap's own) in
+//! every spelling anywhere in the line, signature values in headers, the target and answer
+//! bodies; a body that was edited says `"redacted": true`. The file and its bodies are created
+//! 0600 (the folder 0700) and never written through a symbolic link.
+//!
+//! A recording is untrusted input when read: [`check`] rejects a malformed line, a stored body
+//! is opened only as `NAME.bodies/SHA256` in the recording's folder and never through a
+//! symbolic link, and its bytes are used only when they hash to the recorded SHA-256.
+//!
+//! Submodules: [`read`] loads a recording ([`check`] checks each line's fields first), [`har`]
+//! converts to and from HAR 1.2, [`replay`] re-sends a recording as a client, [`matcher`] finds
+//! the recorded exchange for a request.
 
+pub mod check;
+mod files;
 pub mod har;
 pub mod matcher;
 pub mod read;
+pub mod redact;
 pub mod replay;
+
+pub use redact::{redact_authorization, redact_header, redact_target};
+use redact::{Scrubber, MARK};
 
 use crate::proxy::body::BoxError;
 use base64::Engine;
@@ -32,7 +48,14 @@ use std::task::{Context, Poll};
 pub const FORMAT_VERSION: u32 = 1;
 /// Bodies up to this size are stored inline (base64); larger ones by hash and size only.
 pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
-const MARK: &str = "<redacted>";
+
+/// Writes a file that holds recorded exchanges (`import -o`, `export -o`): created 0600,
+/// never through a symbolic link.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = files::open_private(path, files::Create::Replace)?;
+    f.write_all(bytes)?;
+    f.flush()
+}
 
 /// Where bodies larger than the inline limit go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,14 +91,16 @@ pub struct Recorder {
     pub bodies: Option<BodyStore>,
     /// XML element / JSON member names whose values are replaced in inline bodies.
     pub redact_body: Vec<String>,
+    /// Session tokens sigtap itself holds (the key store's, the upstream identity's): masked
+    /// wherever an exchange shows them.
+    known: Vec<String>,
 }
 
 impl Recorder {
+    /// Opens (or creates, mode 0600) a recording for appending. A path that is a symbolic
+    /// link, or not a regular file, is refused.
     pub fn open(path: &Path, inline_limit: usize) -> std::io::Result<Recorder> {
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let mut file = files::open_private(path, files::Create::OrAppend)?;
         if file.metadata()?.len() == 0 {
             writeln!(file, "{}", json!({ "sigtap_recording": FORMAT_VERSION }))?;
             file.flush()?;
@@ -86,7 +111,13 @@ impl Recorder {
             redact: Vec::new(),
             bodies: Some(BodyStore::beside(path)),
             redact_body: Vec::new(),
+            known: Vec::new(),
         })
+    }
+
+    /// Session tokens to keep out of every exchange written from now on.
+    pub fn keep_out(&mut self, tokens: impl IntoIterator<Item = String>) {
+        self.known.extend(tokens);
     }
 
     /// A fresh capture for one body, spilling to the body store past the inline limit.
@@ -109,15 +140,21 @@ impl Recorder {
         c.json()
     }
 
-    /// Writes one exchange line and flushes it (after the extra `--redact-header` markers).
-    pub fn write(&self, exchange: &Value) {
-        let mut exchange = exchange.clone();
+    /// Writes one exchange line and flushes it, after masking: the extra `--redact-header`
+    /// and `--redact-body-field` markers, then the request's and sigtap's own session tokens
+    /// everywhere, and signature values in headers, the target and answer bodies (inline or
+    /// stored: a stored body is read again and rewritten when it held one).
+    pub fn write(&self, line: &Line) {
+        let mut exchange = line.value.clone();
         for side in ["request", "response"] {
             if let Some(Value::Array(hs)) = exchange.pointer_mut(&format!("/{side}/headers")) {
                 for h in hs.iter_mut() {
-                    let name = h[0].as_str().unwrap_or("").to_ascii_lowercase();
-                    if self.redact.contains(&name) {
-                        h[1] = json!(MARK);
+                    if let Some([Value::String(name), value]) =
+                        h.as_array_mut().map(Vec::as_mut_slice)
+                    {
+                        if self.redact.contains(&name.to_ascii_lowercase()) {
+                            *value = json!(MARK);
+                        }
                     }
                 }
             }
@@ -128,6 +165,9 @@ impl Recorder {
                 redact_body(body, &self.redact_body);
             }
         }
+        let mut secrets = line.tokens.clone();
+        secrets.extend(self.known.iter().cloned());
+        scrub_exchange(&mut exchange, &secrets, |body, s| self.scrub_body(body, s));
         // one write per line: a reader never sees half an exchange, and Display on an
         // unbuffered file would cost a syscall per JSON fragment
         let mut line = exchange.to_string();
@@ -139,38 +179,102 @@ impl Recorder {
     }
 }
 
-/// Header values that are replaced by markers (keeping what matching and re-signing need).
-pub fn redact_header(name: &str, value: &str) -> String {
-    let n = name.to_ascii_lowercase();
-    if n == "authorization" {
-        return redact_authorization(value);
-    }
-    if n == "x-amz-security-token"
-        || n == "x-cos-security-token"
-        || n == "x-ci-security-token"
-        || n == "cookie"
-        || n == "proxy-authorization"
-    {
-        return MARK.to_string();
-    }
-    value.to_string()
-}
-
-/// Keeps the scheme, access key and signed header list; drops the signature.
-pub fn redact_authorization(v: &str) -> String {
-    if let Some(i) = v.find("Signature=") {
-        return format!("{}Signature={MARK}", &v[..i]);
-    }
-    if let Some(i) = v.find("q-signature=") {
-        let end = v[i..].find('&').map(|e| i + e).unwrap_or(v.len());
-        return format!("{}q-signature={MARK}{}", &v[..i], &v[end..]);
-    }
-    if let Some(rest) = v.strip_prefix("AWS ") {
-        if let Some((ak, _)) = rest.rsplit_once(':') {
-            return format!("AWS {ak}:{MARK}");
+impl Recorder {
+    /// Masks secrets in a body, inline or stored; its hash then describes the stored bytes and
+    /// `"redacted": true` says they are not the bytes sent. A stored body that cannot be
+    /// checked is not kept.
+    fn scrub_body(&self, body: &mut Value, s: &Scrubber) {
+        if s.is_empty() {
+            return;
+        }
+        if scrub_inline(body, s) {
+            return;
+        }
+        let (Some(store), Some(file)) = (&self.bodies, body["file"].as_str()) else {
+            return;
+        };
+        let Some(name) = file
+            .strip_prefix(store.rel.as_str())
+            .and_then(|f| f.strip_prefix('/'))
+        else {
+            return;
+        };
+        let path = store.dir.join(name);
+        match files::scrub_stored(&store.dir, &path, s) {
+            Ok(None) => {}
+            Ok(Some(sha)) => {
+                body["sha256"] = json!(sha);
+                body["file"] = json!(format!("{}/{sha}", store.rel));
+                body["redacted"] = json!(true);
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                if let Some(o) = body.as_object_mut() {
+                    o.remove("file");
+                }
+                body["store_error"] = json!(format!(
+                    "{}: could not be checked for secrets, so it was not kept: {e}",
+                    path.display()
+                ));
+            }
         }
     }
-    MARK.to_string()
+}
+
+/// Masks `secrets` (session tokens, in every spelling) everywhere in an exchange line, and
+/// signature values in its target, headers and answer body; `body` does it for each body with
+/// the scrubber for its side (an upload is kept as sent but for the tokens; an answer may echo
+/// anything).
+pub(crate) fn scrub_exchange(
+    x: &mut Value,
+    secrets: &[String],
+    mut body: impl FnMut(&mut Value, &Scrubber),
+) {
+    let tokens = Scrubber::new(secrets, false);
+    let everything = Scrubber::new(secrets, true);
+    if let Some(Value::String(t)) = x.pointer_mut("/request/target") {
+        if let Some(clean) = everything.scrub_str(t) {
+            *t = clean;
+        }
+    }
+    for side in ["request", "response"] {
+        if let Some(Value::Array(hs)) = x.pointer_mut(&format!("/{side}/headers")) {
+            for h in hs.iter_mut() {
+                if let Some([_, Value::String(value)]) = h.as_array_mut().map(Vec::as_mut_slice) {
+                    if let Some(clean) = everything.scrub_str(value) {
+                        *value = clean;
+                    }
+                }
+            }
+        }
+        if let Some(b) = x.pointer_mut(&format!("/{side}/body")) {
+            body(
+                b,
+                if side == "request" {
+                    &tokens
+                } else {
+                    &everything
+                },
+            );
+        }
+    }
+}
+
+/// Masks secrets in an inline body (`base64`); true when the body is inline.
+pub(crate) fn scrub_inline(body: &mut Value, s: &Scrubber) -> bool {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let Some(text) = body["base64"].as_str() else {
+        return false;
+    };
+    let Ok(mut bytes) = engine.decode(text) else {
+        return true;
+    };
+    if s.scrub(&mut bytes, true) > 0 {
+        body["sha256"] = json!(crate::sig::encode::hex(&Sha256::digest(&bytes)));
+        body["base64"] = json!(engine.encode(&bytes));
+        body["redacted"] = json!(true);
+    }
+    true
 }
 
 /// Replaces the values of `fields` in an inline XML or JSON body; the hash and size then
@@ -232,32 +336,11 @@ pub fn redact_fields(bytes: &[u8], fields: &[String]) -> Option<Vec<u8>> {
     (out != text).then(|| out.into_bytes())
 }
 
-/// Replaces signature and token query values in a target.
-pub fn redact_target(target: &str) -> String {
-    let Some((path, query)) = target.split_once('?') else {
-        return target.to_string();
-    };
-    let pieces: Vec<String> = query
-        .split('&')
-        .map(|p| {
-            let (k, _) = p.split_once('=').unwrap_or((p, ""));
-            let name = crate::sig::encode::decoded_text(k).to_ascii_lowercase();
-            if matches!(
-                name.as_str(),
-                "x-amz-signature"
-                    | "signature"
-                    | "q-signature"
-                    | "sign"
-                    | "x-amz-security-token"
-                    | "x-cos-security-token"
-            ) {
-                format!("{k}={MARK}")
-            } else {
-                p.to_string()
-            }
-        })
-        .collect();
-    format!("{path}?{}", pieces.join("&"))
+/// One exchange ready for [`Recorder::write`], with the session tokens its request carried
+/// (never written: the recorder masks them wherever the exchange shows them).
+pub struct Line {
+    pub value: Value,
+    tokens: Vec<String>,
 }
 
 /// One exchange line, from the proxy's log record and the response.
@@ -265,7 +348,7 @@ pub fn exchange(
     rec: &crate::proxy::log::Record,
     resp_headers: &[(String, String)],
     resp_body: Value,
-) -> Value {
+) -> Line {
     let req_body = rec
         .req_body
         .as_ref()
@@ -281,13 +364,12 @@ pub fn exchange(
             .map(|(k, v)| json!([k, redact_header(k, v)]))
             .collect()
     };
-    let resp_body = without_tokens(resp_body, &rec.tokens);
     let findings: Vec<Value> = rec
         .findings
         .iter()
         .map(|f| json!({ "code": f.code, "severity": f.severity.as_str(), "cause": f.cause }))
         .collect();
-    json!({
+    let value = json!({
         "id": rec.id,
         "time": rec.time,
         "request": {
@@ -304,30 +386,11 @@ pub fn exchange(
         },
         "action": rec.action,
         "resigned_as": rec.resigned_as,
-    })
-}
-
-/// An inline body with the request's session tokens shortened (an error document may echo
-/// the canonical request, token included); its hash then describes the stored bytes.
-fn without_tokens(mut body: Value, tokens: &[String]) -> Value {
-    if tokens.is_empty() {
-        return body;
+    });
+    Line {
+        value,
+        tokens: rec.tokens.clone(),
     }
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let Some(bytes) = body["base64"].as_str().and_then(|b| engine.decode(b).ok()) else {
-        return body;
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
-        return body;
-    };
-    let clean = crate::proxy::log::redact_tokens(text, tokens);
-    if clean != text {
-        body["size"] = json!(clean.len());
-        body["sha256"] = json!(crate::sig::encode::hex(&Sha256::digest(clean.as_bytes())));
-        body["base64"] = json!(engine.encode(clean.as_bytes()));
-        body["redacted"] = json!(true);
-    }
-    body
 }
 
 /// What a body looked like, captured while it streamed.
@@ -347,8 +410,6 @@ pub struct Captured {
     /// Why a body that should have been stored was not (disk full, ...).
     store_error: Option<String>,
 }
-
-static SPILL_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Captured {
     pub fn json(&self) -> Value {
@@ -383,12 +444,9 @@ impl Captured {
 
     fn start_spill(&mut self) {
         let Some(store) = &self.store else { return };
-        let tmp = store.dir.join(format!(
-            ".partial-{}-{}",
-            std::process::id(),
-            SPILL_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let opened = std::fs::create_dir_all(&store.dir).and_then(|_| std::fs::File::create(&tmp));
+        let tmp = files::temp_name(&store.dir, "partial");
+        let opened = files::body_folder(&store.dir)
+            .and_then(|_| files::open_private(&tmp, files::Create::New));
         match opened {
             Ok(f) => self.spill = Some((tmp, std::io::BufWriter::with_capacity(256 * 1024, f))),
             Err(e) => self.store_error = Some(format!("{}: {e}", store.dir.display())),

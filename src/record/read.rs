@@ -1,8 +1,10 @@
 //! Loading a recording: the version line, one exchange per line, bodies inline or from the
 //! body store beside the file. Errors name the line.
 
+use super::check::{check_body_file, check_exchange};
 use base64::Engine;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// A recorded body: its size and hash, and where its bytes are (if anywhere).
@@ -23,7 +25,9 @@ pub struct BodyRef {
 
 /// Where a body's bytes can be had.
 pub enum BodySource {
+    /// Inline bytes (their size and hash were checked when the line was read).
     Inline(Vec<u8>),
+    /// A stored body: open it with [`BodyRef::open`], check it with [`HashCheck`].
     File(PathBuf),
     /// Only the hash and size were kept.
     Missing,
@@ -42,26 +46,105 @@ impl BodyRef {
             return Ok(BodySource::Inline(Vec::new()));
         }
         if let Some(f) = &self.file {
-            // a relative name without `..`: a recording must not point anywhere else
-            if f.starts_with('/') || f.split('/').any(|p| p == "..") {
-                return Err(format!(
-                    "body file {f:?} is not inside the recording's folder"
-                ));
-            }
+            let sha = self.sha256.as_deref().unwrap_or("");
+            check_body_file(f, sha)?;
             return Ok(BodySource::File(base.join(f)));
         }
         Ok(BodySource::Missing)
     }
 
-    /// The bytes, in memory (`None` when only the hash was recorded).
+    /// Opens a stored body: only `NAME.bodies/SHA256` in the recording's folder, never through
+    /// a symbolic link (neither the folder nor the file), only a regular file of the recorded
+    /// size. Its bytes still have to be checked against the hash ([`HashCheck`]).
+    pub fn open(&self, base: &Path) -> Result<std::fs::File, String> {
+        let Some(f) = &self.file else {
+            return Err("this body is not stored in a file".into());
+        };
+        let sha = self.sha256.as_deref().unwrap_or("");
+        check_body_file(f, sha)?;
+        let path = base.join(f);
+        let at = |e: &dyn std::fmt::Display| format!("body file {}: {e}", path.display());
+        if let Some((dir, _)) = f.split_once('/') {
+            let dir_path = base.join(dir);
+            let m = std::fs::symlink_metadata(&dir_path).map_err(|e| at(&e))?;
+            if m.file_type().is_symlink() {
+                return Err(at(&format!(
+                    "{} is a symbolic link; sigtap does not read a recording's files through a link",
+                    dir_path.display()
+                )));
+            }
+            if !m.is_dir() {
+                return Err(at(&format!("{} is not a folder", dir_path.display())));
+            }
+        }
+        let file = super::files::open_no_follow(&path).map_err(|e| at(&e))?;
+        let m = file.metadata().map_err(|e| at(&e))?;
+        if !m.is_file() {
+            return Err(at(&"not a regular file"));
+        }
+        if m.len() != self.size {
+            return Err(at(&format!(
+                "{} bytes, but the recording says {}",
+                m.len(),
+                self.size
+            )));
+        }
+        Ok(file)
+    }
+
+    /// A check of this body's bytes against its recorded hash.
+    pub fn hash_check(&self) -> HashCheck {
+        HashCheck {
+            hasher: Sha256::new(),
+            want: self.sha256.as_deref().unwrap_or("").to_ascii_lowercase(),
+            what: self.file.clone().unwrap_or_else(|| "inline body".into()),
+        }
+    }
+
+    /// The bytes, in memory (`None` when only the hash was recorded); a stored body is
+    /// checked against its hash.
     pub fn load(&self, base: &Path) -> Result<Option<Vec<u8>>, String> {
         match self.source(base)? {
             BodySource::Inline(b) => Ok(Some(b)),
-            BodySource::File(p) => std::fs::read(&p)
-                .map(Some)
-                .map_err(|e| format!("body file {}: {e}", p.display())),
+            BodySource::File(p) => {
+                let mut f = self.open(base)?;
+                let mut bytes = Vec::with_capacity(self.size.min(1 << 30) as usize);
+                std::io::Read::read_to_end(&mut f, &mut bytes)
+                    .map_err(|e| format!("body file {}: {e}", p.display()))?;
+                let mut check = self.hash_check();
+                check.update(&bytes);
+                check.finish()?;
+                Ok(Some(bytes))
+            }
             BodySource::Missing => Ok(None),
         }
+    }
+}
+
+/// Hashes a stored body as it is read; [`HashCheck::finish`] fails when the bytes are not
+/// the ones recorded (a file edited or swapped since).
+pub struct HashCheck {
+    hasher: Sha256,
+    want: String,
+    what: String,
+}
+
+impl HashCheck {
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    pub fn finish(self) -> Result<(), String> {
+        let got = crate::sig::encode::hex(&self.hasher.finalize());
+        if got == self.want {
+            return Ok(());
+        }
+        Err(format!(
+            "body file {} does not match its recorded sha256 ({}… recorded, {}… read): it was changed since it was recorded",
+            self.what,
+            super::matcher::first_chars(&self.want, 12),
+            &got[..12]
+        ))
     }
 }
 
@@ -191,6 +274,8 @@ pub fn parse(text: &str) -> Result<Vec<Exchange>, String> {
             }
             continue;
         }
+        let mut v = v;
+        check_exchange(&mut v).map_err(|e| format!("line {n}: {e}"))?;
         let mut x: Exchange =
             serde_json::from_value(v).map_err(|e| format!("line {n} is not an exchange: {e}"))?;
         x.line = n;
@@ -205,7 +290,7 @@ mod tests {
 
     #[test]
     fn reads_exchanges_and_tolerates_a_cut_last_line() {
-        let text = "{\"sigtap_recording\":1}\n{\"id\":1,\"request\":{\"method\":\"GET\",\"target\":\"/b/k\",\"headers\":[[\"Host\",\"h\"]],\"body\":{\"size\":0,\"sha256\":null}},\"response\":{\"status\":200,\"headers\":[],\"body\":{\"size\":2,\"sha256\":\"x\",\"base64\":\"aGk=\"}}}\n{\"id\":2,\"requ";
+        let text = "{\"sigtap_recording\":1}\n{\"id\":1,\"request\":{\"method\":\"GET\",\"target\":\"/b/k\",\"headers\":[[\"Host\",\"h\"]],\"body\":{\"size\":0,\"sha256\":null}},\"response\":{\"status\":200,\"headers\":[],\"body\":{\"size\":2,\"sha256\":\"8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4\",\"base64\":\"aGk=\"}}}\n{\"id\":2,\"requ";
         let xs = parse(text).unwrap();
         assert_eq!(xs.len(), 1);
         assert_eq!(xs[0].line, 2);

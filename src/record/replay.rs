@@ -177,7 +177,7 @@ fn looks_xml(content_type: Option<&str>, body: &[u8]) -> bool {
 /// Stand-ins for redacted signature values, so the recorded request parses again and the
 /// signer knows the recorded scheme, carrier and signed headers.
 fn unredact(req: &mut Request) {
-    const MARK: &str = "<redacted>";
+    use super::redact::MARK;
     if let Some(a) = req.header("authorization").map(str::to_string) {
         let a = a
             .replace(
@@ -191,8 +191,7 @@ fn unredact(req: &mut Request) {
             .replace(":<redacted>", ":AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         req.set_header("Authorization", a);
     }
-    let tokens = ["x-amz-security-token", "x-cos-security-token"];
-    for t in tokens {
+    for t in super::redact::TOKEN_NAMES {
         if req.header(t) == Some(MARK) {
             req.remove_header(t);
         }
@@ -220,6 +219,9 @@ fn unredact(req: &mut Request) {
 
 struct Ctx {
     cfg: ReplayConfig,
+    /// Masks a live answer as the recorder masked the recorded one (the keys' tokens and
+    /// signature values), for answers recorded `redacted`.
+    scrubber: super::redact::Scrubber,
     client: HttpsClient,
     inspector: Inspector,
     clocks: Clocks,
@@ -280,10 +282,13 @@ struct Seen {
 const HEAD_KEEP: usize = 1 << 20;
 
 /// A request body read from a stored body file while it is sent (memory stays one piece).
+/// The last piece is held back until the bytes are known to be the recorded ones, so a file
+/// changed since the recording never reaches the upstream whole.
 struct FileBody {
     file: tokio::fs::File,
     buf: Vec<u8>,
     left: u64,
+    check: Option<super::read::HashCheck>,
 }
 
 impl hyper::body::Body for FileBody {
@@ -309,7 +314,18 @@ impl hyper::body::Body for FileBody {
             Poll::Ready(Ok(())) => {
                 let n = (rb.filled().len() as u64).min(this.left) as usize;
                 this.left -= n as u64;
-                let chunk = bytes::Bytes::copy_from_slice(&rb.filled()[..n]);
+                let piece = &rb.filled()[..n];
+                if let Some(c) = &mut this.check {
+                    c.update(piece);
+                }
+                if this.left == 0 {
+                    if let Some(c) = this.check.take() {
+                        if let Err(e) = c.finish() {
+                            return Poll::Ready(Some(Err(e.into())));
+                        }
+                    }
+                }
+                let chunk = bytes::Bytes::copy_from_slice(piece);
                 Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
             }
         }
@@ -331,10 +347,14 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (target.clone(), None),
     };
-    // a stored body streams from its file (a signed aws-chunked one is re-framed on the way)
+    // a stored body streams from its file (a signed aws-chunked one is re-framed on the way);
+    // one edited when recorded is read whole, as its hash headers are computed from it
     let (body, file) = match r.body.source(&ctx.base)? {
         super::read::BodySource::Inline(b) => (b, None),
-        super::read::BodySource::File(p) => (Vec::new(), Some(p)),
+        super::read::BodySource::File(_) if r.body.redacted => {
+            (r.body.load(&ctx.base)?.unwrap_or_default(), None)
+        }
+        super::read::BodySource::File(_) => (Vec::new(), Some(r.body.open(&ctx.base)?)),
         super::read::BodySource::Missing => return Err("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again".into()),
     };
     let mut req = Request {
@@ -434,15 +454,13 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         b = b.header(k.as_str(), v.as_str());
     }
     let body: ProxyBody = match file {
-        Some(p) => {
-            let f = tokio::fs::File::open(&p)
-                .await
-                .map_err(|e| format!("body file {}: {e}", p.display()))?;
+        Some(f) => {
             b = b.header("content-length", r.body.size);
             http_body_util::BodyExt::boxed(FileBody {
-                file: f,
+                file: tokio::fs::File::from_std(f),
                 buf: vec![0; 256 * 1024],
                 left: r.body.size,
+                check: Some(r.body.hash_check()),
             })
         }
         None => {
@@ -469,7 +487,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     let resp = tokio::time::timeout(ctx.cfg.timeout, ctx.client.request(hreq))
         .await
         .map_err(|_| format!("no answer within {}s", ctx.cfg.timeout.as_secs()))?
-        .map_err(|e| format!("the upstream connection failed: {e}"))?;
+        .map_err(|e| format!("the upstream connection failed: {}", with_causes(&e)))?;
     if let Some(t) = resp
         .headers()
         .get("date")
@@ -521,6 +539,18 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     Ok((status, headers, seen))
 }
 
+/// An error and its causes, `a: b: c` (hyper wraps a failed request body as its source).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
 fn compare(
     ctx: &Ctx,
     x: &Exchange,
@@ -533,7 +563,17 @@ fn compare(
     if status != rec.status {
         d.push(format!("status {status} vs recorded {}", rec.status));
     }
-    let body = &seen.head[..];
+    // an answer recorded with secrets masked: the live one is masked the same way first
+    let masked;
+    let (body, live_sha) = if rec.body.redacted && seen.size as usize == seen.head.len() {
+        let mut b = seen.head.clone();
+        ctx.scrubber.scrub(&mut b, true);
+        masked = b;
+        let sha = crate::sig::encode::hex(&Sha256::digest(&masked));
+        (&masked[..], sha)
+    } else {
+        (&seen.head[..], seen.sha256.clone())
+    };
     let recorded_body = if rec.body.size <= HEAD_KEEP as u64 {
         rec.body.load(&ctx.base).ok().flatten()
     } else {
@@ -580,13 +620,13 @@ fn compare(
         }
         _ => {
             if let Some(want) = &rec.body.sha256 {
-                let got = &seen.sha256;
-                if got != want {
+                let got = &live_sha;
+                if !got.eq_ignore_ascii_case(want) {
                     d.push(format!(
                         "body sha256 {}… ({} bytes) vs recorded {}… ({} bytes)",
-                        &got[..12],
+                        super::matcher::first_chars(got, 12),
                         seen.size,
-                        &want[..want.len().min(12)],
+                        super::matcher::first_chars(want, 12),
                         rec.body.size
                     ));
                 }
@@ -640,7 +680,14 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
     let client =
         crate::proxy::upstream::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
     let total = rec.exchanges.len();
+    let tokens: Vec<String> = cfg
+        .keys
+        .all()
+        .iter()
+        .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
+        .collect();
     let ctx = Arc::new(Ctx {
+        scrubber: super::redact::Scrubber::new(&tokens, true),
         inspector: Inspector::new(KeyStore::new()),
         client,
         clocks: Clocks::default(),
@@ -661,7 +708,25 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
                 };
                 let (ctx, tx) = (ctx.clone(), tx.clone());
                 tokio::spawn(async move {
-                    let o = replay_one(&ctx, &x).await;
+                    // a panic is a sigtap bug: it fails this exchange instead of vanishing
+                    let blank = Outcome {
+                        id: x.id,
+                        method: x.request.method.clone(),
+                        target: x.request.target.clone(),
+                        result: "error",
+                        status: None,
+                        recorded_status: x.response.status,
+                        differences: vec![],
+                        note: None,
+                        ms: 0.0,
+                    };
+                    let o = match tokio::spawn(async move { replay_one(&ctx, &x).await }).await {
+                        Ok(o) => o,
+                        Err(e) => Outcome {
+                            note: Some(format!("sigtap failed on this exchange (a bug): {e}")),
+                            ..blank
+                        },
+                    };
                     drop(permit);
                     let _ = tx.send(o);
                 });
@@ -702,6 +767,14 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
         let _ = out.flush();
     }
     let _ = feeder.await;
+    if done < total {
+        // never a silent pass: what gave no outcome counts as failed
+        s.errors += total - done;
+        eprintln!(
+            "sigtap: {} of {total} exchanges ended without an outcome",
+            total - done
+        );
+    }
     if ctx.cfg.progress {
         eprint!("\r{}\r", " ".repeat(40));
     }
