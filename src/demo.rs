@@ -4,8 +4,8 @@
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::KeyStore;
 use crate::proxy::{decide, log, Mode, ProxyConfig};
-use crate::sig::v2;
 use crate::sig::v4::{self, Rules, SigningKeyCache};
+use crate::sig::{cos, v2};
 use crate::wire::Request;
 use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
@@ -44,51 +44,13 @@ pub fn run() -> i32 {
 async fn tour() -> i32 {
     let key = crate::commands::demo_key();
     let (ak, sk) = (key.access_key.clone(), key.secret.expose().to_string());
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
+    let (addr, stop, server) = match start_proxy(&key, decide::SignAs::Sigv4).await {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("sigtap demo: cannot listen: {e}");
+            eprintln!("sigtap demo: {e}");
             return 1;
         }
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let cfg = ProxyConfig {
-        listen: listener.local_addr().expect("bound"),
-        mode: Mode::EmbeddedMock,
-        resign: decide::ResignMode::Auto,
-        sign_as: decide::SignAs::Sigv4,
-        region: None,
-        keys: KeyStore::single(key.clone()),
-        identity: Some(key),
-        upstream_timeout: Duration::from_secs(10),
-        upstream_ca: None,
-        upstream_idle: Duration::from_secs(30),
-        header_timeout: Duration::from_secs(10),
-        resolve: Vec::new(),
-        sink: log::Sink::new(
-            Box::new(std::io::stdout()),
-            false,
-            std::io::stdout().is_terminal(),
-        ),
-        json_log: false,
-        embedded: false,
-        recorder: None,
-        threads: 1,
-        lean: true,
-        vouch: Default::default(),
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::proxy::serve_on(
-        cfg,
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-        false,
-    ));
     println!("sigtap demo: a proxy on {addr} in front of the embedded strict mock; every request below is signed by a simulated client, then diagnosed and passed on: as it is when valid, re-signed as SigV4 (--sign-as sigv4) when its time or scheme needs it, or refused.\n");
     let now = SystemClock.now();
     let cache = SigningKeyCache::new();
@@ -158,10 +120,80 @@ async fn tour() -> i32 {
         signed.plan.apply(&legacy),
         200,
     ));
+    let mut failures = run_steps(&addr, steps).await;
+    let _ = stop.send(());
+    let _ = server.await;
+    failures += cos_tour(&key).await;
+    if failures == 0 {
+        0
+    } else {
+        eprintln!("sigtap demo: {failures} step(s) did not behave as shown");
+        1
+    }
+}
+
+/// A proxy in front of its own embedded strict mock, on an ephemeral port: its address, the
+/// switch that stops it and the task serving it.
+type Running = (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<i32>,
+);
+
+async fn start_proxy(
+    key: &crate::credentials::Credential,
+    sign_as: decide::SignAs,
+) -> Result<Running, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let cfg = ProxyConfig {
+        listen: bound,
+        mode: Mode::EmbeddedMock,
+        resign: decide::ResignMode::Auto,
+        sign_as,
+        region: None,
+        keys: KeyStore::single(key.clone()),
+        identity: Some(key.clone()),
+        upstream_timeout: Duration::from_secs(10),
+        upstream_ca: None,
+        upstream_idle: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(10),
+        resolve: Vec::new(),
+        sink: log::Sink::new(
+            Box::new(std::io::stdout()),
+            false,
+            std::io::stdout().is_terminal(),
+        ),
+        json_log: false,
+        embedded: false,
+        recorder: None,
+        threads: 1,
+        lean: true,
+        vouch: Default::default(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::proxy::serve_on(
+        cfg,
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+        false,
+    ));
+    Ok((bound.to_string(), stop, server))
+}
+
+/// Sends each step to `addr` in turn, printing its title and what the client got; the number
+/// of steps that did not get the status shown.
+async fn run_steps(addr: &str, steps: Vec<(&str, Request, u16)>) -> usize {
     let mut failures = 0;
     for (title, req, want) in steps {
         println!("== {title}");
-        let a = addr.clone();
+        let a = addr.to_string();
         let got = tokio::task::spawn_blocking(move || send(&a, &req))
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
@@ -178,12 +210,51 @@ async fn tour() -> i32 {
             }
         }
     }
+    failures
+}
+
+/// The COS part: a proxy that keeps each client's scheme (no --sign-as), in front of its own
+/// mock, with requests signed as cos-python-sdk-v5 signs them (`q-sign-algorithm=sha1`, the
+/// bucket in the host name, a window from a minute before the SDK's clock).
+async fn cos_tour(key: &crate::credentials::Credential) -> usize {
+    let (addr, stop, server) = match start_proxy(key, decide::SignAs::Keep).await {
+        Ok(r) => r,
+        Err(e) => {
+            println!("   the COS proxy did not start: {e}\n");
+            return 1;
+        }
+    };
+    println!("sigtap demo: Tencent COS, through a second proxy on {addr} that keeps each client's scheme\n");
+    let host = "demo-1250000000.cos.ap-guangzhou.myqcloud.com";
+    let now = SystemClock.now();
+    let cos_sign = |method: &str, path: &str, body: &[u8], client_now: i64| {
+        let raw = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: cos-python-sdk-v5.1.9.30\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut req = Request::parse(raw.as_bytes()).expect("demo requests parse");
+        req.body = body.to_vec();
+        let s = cos::sign(
+            &req,
+            &cos::CosSignParams {
+                access_key: &key.access_key,
+                secret: key.secret.expose(),
+                session_token: None,
+                start: client_now - 60,
+                end: client_now + 600,
+                header_list: None,
+                presign: false,
+            },
+        );
+        s.plan.apply(&req)
+    };
+    let steps = vec![
+        ("COS: a bucket created by an SDK with a good clock: verified, passed on unchanged", cos_sign("PUT", "/", b"", now), 200),
+        ("COS: an object upload, its q-sign-time valid for ten minutes", cos_sign("PUT", "/notes.txt", b"hello from COS", now), 200),
+        ("COS: the SDK's clock is 20 minutes behind, so its q-sign-time window closed before the request was sent: expired, the client clock named as the cause, re-signed with the proxy's clock", cos_sign("GET", "/notes.txt", b"", now - 1200), 200),
+    ];
+    let failures = run_steps(&addr, steps).await;
     let _ = stop.send(());
     let _ = server.await;
-    if failures == 0 {
-        0
-    } else {
-        eprintln!("sigtap demo: {failures} step(s) did not behave as shown");
-        1
-    }
+    failures
 }

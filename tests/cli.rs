@@ -581,6 +581,11 @@ fn demo_tour_runs_offline_and_shows_the_causes() {
         "resigned as sigv4",
         "[sigv2 header valid]",
         "summary: 6 requests",
+        // COS, the first service sigtap exists for: a valid request and an SDK clock behind
+        "→ forwarded 200",
+        "[cos header valid]",
+        "expired [client-clock-behind]",
+        "resigned as cos",
     ] {
         assert!(
             out.contains(needle),

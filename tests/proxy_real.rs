@@ -223,10 +223,20 @@ fn sigv2_client_converted_to_sigv4_and_unsigned_client_signed_with_always() {
         assert_eq!(r["resigned_as"], "sigv4", "{r}");
     }
     drop(proxy);
-    // --resign always: an unsigned client (no Authorization at all) works through sigtap
+    // --resign always: an unsigned client (no Authorization at all) works through sigtap, for
+    // a Host named with --serve-host (signing for any other name is refused)
     let proxy = start_sigtap(
         &up,
-        &["--resign", "always", "--access-key", AK, "--secret-key", SK],
+        &[
+            "--resign",
+            "always",
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+            "--serve-host",
+            "legacy.local",
+        ],
     );
     let body = "hello from an unsigned client";
     let resp = raw_http(
