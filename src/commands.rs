@@ -362,7 +362,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
     })?;
     let mut keys = key_store(&a.keys)?;
     if matches!(mode, crate::proxy::Mode::EmbeddedMock) && keys.is_empty() {
-        keys.add(demo_key());
+        keys.add(credentials::demo_key());
     }
     let identity = match &a.upstream_access_key {
         Some(ak) => Some(keys.get(ak).cloned().ok_or_else(|| {
@@ -479,10 +479,6 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
 }
 
 /// The demo key of the embedded mock (printed for users to paste; not a real credential).
-pub fn demo_key() -> Credential {
-    crate::credentials::demo_key()
-}
-
 /// Parses `20m`, `-90s`, `2h`, `1d` or plain seconds.
 pub fn parse_duration(s: &str) -> Option<i64> {
     let s = s.trim();
@@ -557,7 +553,7 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
     };
     let mut keys = key_store(&a.keys)?;
     if keys.is_empty() {
-        let d = demo_key();
+        let d = credentials::demo_key();
         eprintln!("sigtap mock: no keys given; using the demo key:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}", d.access_key, d.secret.expose());
         keys.add(d);
     }

@@ -42,7 +42,7 @@ pub fn run() -> i32 {
 }
 
 async fn tour() -> i32 {
-    let key = crate::commands::demo_key();
+    let key = crate::credentials::demo_key();
     let (ak, sk) = (key.access_key.clone(), key.secret.expose().to_string());
     let (addr, stop, server) = match start_proxy(&key, decide::SignAs::Sigv4).await {
         Ok(r) => r,

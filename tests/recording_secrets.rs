@@ -241,6 +241,8 @@ fn signatures_sigtap_made_and_the_identity_token_stay_out_of_echoed_bodies() {
                 rec.to_str().unwrap(),
                 "--record-inline-limit",
                 inline_limit,
+                "--serve-host",
+                "h",
             ],
         );
         let raw =
