@@ -176,7 +176,7 @@ fn two_signed_windows_are_judged_on_their_overlap() {
     let mut req = req;
     req.set_header(
         "Authorization",
-        &format!("q-sign-algorithm=sha1&q-ak={AK}&q-sign-time={sign_time}&q-key-time={key_time}&q-header-list=host&q-url-param-list=&q-signature={sig}"),
+        format!("q-sign-algorithm=sha1&q-ak={AK}&q-sign-time={sign_time}&q-key-time={key_time}&q-header-list=host&q-url-param-list=&q-signature={sig}"),
     );
     let r = inspector().inspect(&req, MADE + 600);
     assert_eq!(r.verdict, Verdict::Valid, "{}", summary(&r));
