@@ -102,6 +102,7 @@ pub mod code {
     pub const UPSTREAM_ERROR: &str = "upstream-error";
     pub const UPSTREAM_CLOCK: &str = "upstream-clock";
     pub const DUPLICATE_SIGNED_PARAM: &str = "duplicate-signed-param";
+    pub const UNSIGNED_SIGN_TIME: &str = "unsigned-sign-time";
 }
 
 /// One catalog entry: what a code means and how to fix it.
@@ -295,6 +296,12 @@ pub const CATALOG: &[Entry] = &[
         explanation: "The signature covers only one of the values (the other was added before or after the signed one, e.g. a second versionId appended to a presigned URL), so services and SDKs that read the first, the last or every value disagree about what was authorised. sigtap judges such a request invalid: a fresh signature over it would authorise the added value.",
         fix: "Send each signed parameter once; if several values are meant, sign every one of them (the request must be signed again).",
     },
+    Entry {
+        code: code::UNSIGNED_SIGN_TIME,
+        title: "A COS q-sign-time that nothing signs",
+        explanation: "q-sign-time differs from q-key-time and the signature matches only when q-key-time is put in the StringToSign (the doc formula, the Go SDK), so q-sign-time is covered by nothing: someone may have moved its end after signing. Every SDK sends the two equal. sigtap judges time in the window both fields allow and the request invalid; the proxy never re-signs it, since a fresh signature would authorise a time the client never signed.",
+        fix: "Send q-sign-time equal to q-key-time (what every SDK does); if the client signs them differently, put q-sign-time in the StringToSign.",
+    },
 ];
 
 /// Looks a code up in the catalog.
@@ -328,6 +335,7 @@ mod tests {
             code::CHUNK_SIGNATURE_MISMATCH,
             code::CREDENTIAL_SCOPE_MISMATCH,
             code::DUPLICATE_SIGNED_PARAM,
+            code::UNSIGNED_SIGN_TIME,
         ] {
             assert!(entry(c).is_some(), "{c} missing from the catalog");
         }

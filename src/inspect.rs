@@ -253,9 +253,12 @@ impl Inspector {
             }
         };
         let presigned = auth.carrier != cos::CosCarrier::Header;
+        // time is judged where both fields are open, never on q-sign-time alone: in the
+        // q-key-time reading q-sign-time is signed by nothing (anyone may move its end)
+        let (start, end) = auth.window();
         r.window = Some(Window {
-            start: Some(auth.start),
-            end: auth.end,
+            start: Some(start),
+            end,
         });
         let token_sent: Option<String> = req
             .header(cos::TOKEN_HEADER)
@@ -264,9 +267,9 @@ impl Inspector {
         let facts = TimeFacts {
             now: r.now,
             presigned,
-            window: Some((Some(auth.start), auth.end)),
+            window: Some((Some(start), end)),
             client_time: (!presigned)
-                .then(|| timediag::cos_client_time(auth.start, req.header("user-agent"))),
+                .then(|| timediag::cos_client_time(start, req.header("user-agent"))),
             skew_allowance: None,
             made_at: None,
             has_session_token: token_sent.is_some(),
@@ -322,6 +325,9 @@ impl Inspector {
                     code::SIGNATURE_READING,
                     format!("the signature matched with {note}"),
                 ));
+            }
+            if check.signed_time == cos::SignedTime::KeyTime {
+                r.push(unsigned_sign_time(&auth));
             }
             // a one-value reading matched: the other values of that name are not signed
             for lo in cos::values_left_out(req, &auth.param_list, check.reading) {
@@ -1001,6 +1007,26 @@ fn duplicate_signed_param(name: &str, signed: &[String], all: &[String], how: &s
     .with("param", name.to_string())
     .with("signed_values", signed.to_vec())
     .with("unsigned_values", unsigned)
+}
+
+/// The `unsigned-sign-time` finding: the signature matched only with q-key-time in the
+/// StringToSign, so the q-sign-time sent differs from anything signed.
+fn unsigned_sign_time(auth: &cos::CosAuth) -> Finding {
+    let (start, end) = auth.window();
+    Finding::error(
+        code::UNSIGNED_SIGN_TIME,
+        format!(
+            "q-sign-time {:?} differs from q-key-time {:?} and the signature matches only with q-key-time in the StringToSign, so nothing signs q-sign-time (it was changed after signing, or means nothing); time is judged in the window both allow ({}); re-signing it would authorise a time the client never signed",
+            crate::sig::encode::clip(&auth.sign_time),
+            crate::sig::encode::clip(&auth.key_time),
+            window_text(&Window {
+                start: Some(start),
+                end
+            })
+        ),
+    )
+    .with("sign_time", auth.sign_time.clone())
+    .with("key_time", auth.key_time.clone())
 }
 
 /// Puts an explanation on a `signature-mismatch` finding.

@@ -446,9 +446,14 @@ async fn answer(
         match m.find(&key) {
             Match::Found { exchange, repeated } => {
                 if repeated {
-                    (mock.cfg.log)(&format!(
-                        "sigtap mock: {} {} served again from recorded #{} (every recorded match was used)",
-                        wire.method, wire.path, exchange.id
+                    (mock.cfg.log)(&log_line(
+                        &wire,
+                        "",
+                        &wire.path,
+                        &format!(
+                            " served again from recorded #{} (every recorded match was used)",
+                            exchange.id
+                        ),
                     ));
                 }
                 return recorded(m, exchange, &wire, now, dialect, id);
@@ -466,13 +471,11 @@ async fn answer(
                     None => "the recording is empty".into(),
                 };
                 if !mock.cfg.store_fallback {
-                    (mock.cfg.log)(&crate::proxy::log::redact_tokens(
-                        &format!(
-                            "sigtap mock: no recorded exchange for {} {}: {why}",
-                            wire.method,
-                            crate::proxy::log::redact(&wire.origin_target())
-                        ),
-                        &crate::proxy::log::request_tokens(&wire),
+                    (mock.cfg.log)(&log_line(
+                        &wire,
+                        "no recorded exchange for ",
+                        &wire.origin_target(),
+                        &format!(": {why}"),
                     ));
                     let doc = ErrorDoc {
                         status: 404,
@@ -527,6 +530,21 @@ async fn answer(
             local(dialect, &doc, now, id)
         }
     }
+}
+
+/// `sigtap mock: {what}METHOD TARGET{rest}` for the log, escaped as the proxy's human log is (the
+/// target as the bytes received, the rest as text), with signatures and the request's session
+/// tokens cut. `what` is the mock's own text; `rest` may carry recorded values.
+fn log_line(wire: &crate::wire::Request, what: &str, target: &str, rest: &str) -> String {
+    use crate::redact::{escape_into, request_tokens, shown_into, Form};
+    let tokens = request_tokens(wire);
+    let hidden = || tokens.iter().map(String::as_str);
+    let mut line = format!("sigtap mock: {what}");
+    escape_into(&mut line, &wire.method, Form::Text);
+    line.push(' ');
+    shown_into(&mut line, target, hidden(), Form::Bytes);
+    shown_into(&mut line, rest, hidden(), Form::Text);
+    line
 }
 
 /// The message of a 400 EntityTooLarge (S3's wording, then the mock's limit).
@@ -681,6 +699,35 @@ fn local(dialect: Dialect, doc: &ErrorDoc, now: i64, id: u64) -> HResponse<Proxy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_escape_the_target_and_recorded_values() {
+        let mut wire = crate::wire::Request::parse(
+            b"GET /b/k?X-Amz-Security-Token=tokentokentoken HTTP/1.1\r\nHost: h\r\n\r\n",
+        )
+        .unwrap();
+        wire.method = "GET\x1b[2J".into();
+        wire.path = "/b/k\x1b]0;owned\x07\r".into();
+        let line = log_line(
+            &wire,
+            "no recorded exchange for ",
+            &wire.origin_target(),
+            ": closest recorded #1 PUT /b/\x1b[31mk\u{202e} (line 2) differs in: method",
+        );
+        assert!(
+            !line.contains(['\x1b', '\x07', '\r', '\u{202e}']),
+            "a control reached the log: {line:?}"
+        );
+        assert!(
+            line.starts_with("sigtap mock: no recorded exchange for GET\\x1b[2J /b/k\\x1b]0;owned\\x07\\x0d?X-Amz-Security-Token=tokentok…: closest recorded #1 PUT /b/\\x1b[31mk\\u{202e} "),
+            "{line}"
+        );
+        let again = log_line(&wire, "", &wire.path, " served again from recorded #1");
+        assert_eq!(
+            again,
+            "sigtap mock: GET\\x1b[2J /b/k\\x1b]0;owned\\x07\\x0d served again from recorded #1"
+        );
+    }
 
     #[test]
     fn sizes_read_with_units() {

@@ -60,13 +60,15 @@ pub fn decide(
     if mode == ResignMode::Never {
         return Decision::Forward { note: None };
     }
-    // a signed parameter repeated with another value: a re-signed copy would authorise the
-    // added value, and forwarding leaves the choice of value to the service
-    if let Some(f) = r
-        .findings
-        .iter()
-        .find(|f| f.code == code::DUPLICATE_SIGNED_PARAM)
-    {
+    // a signed parameter repeated with another value, or a COS q-sign-time nothing signs: a
+    // re-signed copy would authorise the added value or the moved time, and forwarding leaves
+    // the choice to the service
+    if let Some(f) = r.findings.iter().find(|f| {
+        matches!(
+            f.code,
+            code::DUPLICATE_SIGNED_PARAM | code::UNSIGNED_SIGN_TIME
+        )
+    }) {
         return if r.has(code::SIGNATURE_MISMATCH) {
             Decision::Reject {
                 status: 403,

@@ -626,7 +626,8 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                     id,
                     time: rfc3339(now),
                     method: wire.method.clone(),
-                    host: named.clone(),
+                    // the log escapes whatever the client named
+                    host: named.clone().filter(|h| !h.is_empty()),
                     target: wire.origin_target(),
                     scheme: "none".into(),
                     carrier: "none".into(),

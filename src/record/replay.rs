@@ -59,7 +59,9 @@ impl Outcome {
         })
     }
 
-    fn human(&self) -> String {
+    /// The human line: recorded and upstream text escaped as the proxy's human log escapes it.
+    pub fn human(&self) -> String {
+        use crate::redact::{escape_into, shown_into, Form};
         let mark = match self.result {
             "same" => "✓",
             "skipped" => "-",
@@ -69,19 +71,21 @@ impl Outcome {
             .status
             .map(|s| s.to_string())
             .unwrap_or_else(|| "---".into());
-        let mut line = format!(
-            "{mark} #{} {} {} → {status} (recorded {}) {:.1}ms",
-            self.id,
-            self.method,
-            crate::proxy::log::redact(&self.target),
-            self.recorded_status,
-            self.ms
-        );
+        let mut line = format!("{mark} #{} ", self.id);
+        escape_into(&mut line, &self.method, Form::Text);
+        line.push(' ');
+        shown_into(&mut line, &self.target, [], Form::Bytes);
+        line.push_str(&format!(
+            " → {status} (recorded {}) {:.1}ms",
+            self.recorded_status, self.ms
+        ));
         for d in &self.differences {
-            line.push_str(&format!("\n    differs: {d}"));
+            line.push_str("\n    differs: ");
+            shown_into(&mut line, d, [], Form::Text);
         }
         if let Some(n) = &self.note {
-            line.push_str(&format!("\n    note: {n}"));
+            line.push_str("\n    note: ");
+            shown_into(&mut line, n, [], Form::Text);
         }
         line
     }

@@ -46,9 +46,22 @@ pub struct CosAuth {
     /// The window parsed from `q-sign-time`.
     pub start: UnixTime,
     pub end: UnixTime,
+    /// The window parsed from `q-key-time`.
+    pub key_start: UnixTime,
+    pub key_end: UnixTime,
     pub header_list: Vec<String>,
     pub param_list: Vec<String>,
     pub signature: String,
+}
+
+impl CosAuth {
+    /// The window the signature is honoured in: where `q-sign-time` and `q-key-time` are both
+    /// open. With q-key-time in the StringToSign nothing signs q-sign-time, so only q-key-time
+    /// may bound the time; with q-sign-time there both are signed (one through the SignKey) and a
+    /// strict service checks both. Equal fields, as every SDK sends, give that window unchanged.
+    pub fn window(&self) -> (UnixTime, UnixTime) {
+        (self.start.max(self.key_start), self.end.min(self.key_end))
+    }
 }
 
 /// True when an `Authorization` value looks like a COS signature.
@@ -160,12 +173,12 @@ pub fn extract(req: &Request) -> Result<Option<CosAuth>, String> {
             clip(&sign_time)
         )
     })?;
-    if parse_window(&key_time).is_none() {
-        return Err(format!(
+    let (key_start, key_end) = parse_window(&key_time).ok_or_else(|| {
+        format!(
             "q-key-time {:?} is not `start;end` in unix seconds",
             clip(&key_time)
-        ));
-    }
+        )
+    })?;
     let signature = get("q-signature").unwrap_or_default().to_string();
     if signature.len() != 40 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
@@ -184,6 +197,8 @@ pub fn extract(req: &Request) -> Result<Option<CosAuth>, String> {
         key_time,
         start,
         end,
+        key_start,
+        key_end,
         header_list: split_list(get("q-header-list").unwrap_or_default()),
         param_list: split_list(get("q-url-param-list").unwrap_or_default()),
         signature,
@@ -345,6 +360,15 @@ pub fn signature(sign_key: &str, string_to_sign: &str) -> String {
     hex(&hmac_sha1(sign_key.as_bytes(), string_to_sign.as_bytes()))
 }
 
+/// Which time field a StringToSign carries (the SignKey always uses `q-key-time`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedTime {
+    /// `q-sign-time`: the signature tool, the Node SDK; both fields are signed.
+    SignTime,
+    /// `q-key-time`: the doc formula, the Go SDK; `q-sign-time` is signed by nothing.
+    KeyTime,
+}
+
 /// The result of checking a COS signature with a secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CosCheck {
@@ -354,6 +378,8 @@ pub struct CosCheck {
     pub matched: bool,
     /// The reading of repeated parameter names this check used.
     pub reading: ParamReading,
+    /// The time field this check put in the StringToSign.
+    pub signed_time: SignedTime,
     /// When the match needed a non-default reading, which one (e.g. repeated names).
     pub reading_note: Option<String>,
 }
@@ -456,14 +482,15 @@ pub fn verify(req: &Request, auth: &CosAuth, secret: &str) -> CosCheck {
     let mut first: Option<CosCheck> = None;
     for (reading, note) in readings {
         let hs = http_string(req, &auth.header_list, &auth.param_list, reading);
-        let mut times = vec![(auth.sign_time.as_str(), None)];
+        let mut times = vec![(SignedTime::SignTime, auth.sign_time.as_str(), None)];
         if auth.sign_time != auth.key_time {
             times.push((
+                SignedTime::KeyTime,
                 auth.key_time.as_str(),
                 Some("q-key-time used in the StringToSign (q-sign-time differs from it)"),
             ));
         }
-        for (t, tnote) in times {
+        for (signed_time, t, tnote) in times {
             let sts = string_to_sign(t, &hs.text);
             let expected = signature(&key, &sts);
             let matched = ct_eq(&expected, &auth.signature.to_ascii_lowercase());
@@ -473,6 +500,7 @@ pub fn verify(req: &Request, auth: &CosAuth, secret: &str) -> CosCheck {
                 expected,
                 matched,
                 reading,
+                signed_time,
                 reading_note: note.or(tnote).map(str::to_string),
             };
             if matched {
@@ -755,6 +783,34 @@ mod tests {
         // an unlisted token parameter appended after signing (Java/Node style) is fine
         out.query = Some(format!("{}&x-cos-security-token=abc", out.query.unwrap()));
         assert!(verify(&out, &extract(&out).unwrap().unwrap(), DOC_SK).matched);
+    }
+
+    #[test]
+    fn a_moved_q_sign_time_verifies_only_through_q_key_time_and_the_window_stays_signed() {
+        let req = doc_upload();
+        let p = CosSignParams {
+            access_key: DOC_AK,
+            secret: DOC_SK,
+            session_token: None,
+            start: 100,
+            end: 200,
+            header_list: Some(vec!["host".into()]),
+            presign: false,
+        };
+        let out = sign(&req, &p).plan.apply(&req);
+        let auth = extract(&out).unwrap().unwrap();
+        assert_eq!(auth.window(), (100, 200));
+        assert_eq!(
+            verify(&out, &auth, DOC_SK).signed_time,
+            SignedTime::SignTime
+        );
+        let mut moved = auth.clone();
+        moved.sign_time = "100;9000".into();
+        moved.end = 9000;
+        let check = verify(&out, &moved, DOC_SK);
+        assert!(check.matched);
+        assert_eq!(check.signed_time, SignedTime::KeyTime);
+        assert_eq!(moved.window(), (100, 200), "q-key-time bounds the window");
     }
 
     #[test]
