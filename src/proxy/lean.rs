@@ -1,33 +1,25 @@
-//! The lean path: requests without a body or with a small one (GET, HEAD, DELETE, small PUTs)
-//! on keep-alive connections to a plain-http upstream, served without hyper.
+//! The lean transport: requests without a body or with a small one (GET, HEAD, DELETE, small
+//! PUTs) to a plain-http upstream, moved without hyper.
 //!
 //! Why: on a small GET, hyper's server and client cost more CPU than verifying and re-signing
-//! the request does (docs/PERFORMANCE.md has the profile). This path parses the head with
-//! httparse, runs the same pipeline (`plan`: inspect, decide, re-sign, log record), writes the
-//! upstream request in one write to a connection kept for this client connection, and streams
-//! the answer back with its framing untouched. Anything it does not handle (a body over 64 KiB,
-//! chunked or aws-chunked, `Expect`, `Upgrade`, HTTP/1.0, a malformed or oversized head) hands
-//! the connection, with the bytes already read, to the hyper path for the rest of its life, so
-//! every limit, timeout and error answer stays hyper's.
+//! the request does (docs/PERFORMANCE.md has the profile). The connection loop (`conn.rs`) has
+//! read and planned the request; this transport checks a small body's hash, writes the upstream
+//! request in one write to a connection kept for this client connection, and streams the
+//! answer back with its framing untouched. What it does not serve (`serves`) goes to hyper.
 
-use super::{note_error_body, plan, timeout_message, Outbound, Planned, State, HOP, SMALL_ERROR};
-use crate::clock::{Clock, SystemClock};
+use super::framing::ChunkScan;
+use super::head::digits;
+use super::{note_error_body, timeout_message, Outbound, State, HOP, SMALL_ERROR};
 use bytes::{Buf, Bytes, BytesMut};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
-/// Headers per message this path parses; a message with more goes to hyper (limit 100).
-const MAX_HEADERS: usize = 64;
+/// Headers per answer this path reads, as hyper (more is a malformed answer, 502).
+const MAX_HEADERS: usize = super::head::MAX_HEADERS;
 /// An upstream answer's head larger than this is refused (hyper's default limit is ~400 KiB,
 /// but no storage service sends more than a few KiB).
 const MAX_RESPONSE_HEAD: usize = 256 * 1024;
-/// A request head this path reads whole; a longer one goes to hyper (its limit is larger).
-const MAX_LEAN_HEAD: usize = 16 * 1024;
 /// Request bodies up to this size are read whole (and their hash checked) before forwarding.
 const MAX_LEAN_BODY: usize = 64 * 1024;
 /// Body bytes moved per read while streaming an answer.
@@ -41,84 +33,42 @@ pub(super) fn enabled(st: &State) -> bool {
         && matches!(&st.cfg.mode, super::Mode::Reverse(u) if u.scheme == "http")
 }
 
-/// Serves one client connection until it closes, the proxy stops, or a request needs hyper.
-pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch::Receiver<bool>) {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut up: Option<UpConn> = None;
-    let mut memo: Option<Memo> = None;
-    // the previous head: a head is remembered when it comes a second time in a row, so that
-    // traffic whose heads all differ never pays for copying the plan
-    let mut last_head: Vec<u8> = Vec::new();
-    loop {
-        // --header-timeout bounds the wait for the next request and its whole head, from the
-        // moment the connection was opened or the previous answer went out (as hyper does)
-        let head_deadline = Instant::now() + st.cfg.header_timeout;
-        while buf.is_empty() {
-            // idle between requests: wait for the next one or the shutdown, and let the kept
-            // upstream connection go once it has been idle for --upstream-idle
-            let idle_until = up.as_ref().map(|c| c.idle_since + st.cfg.upstream_idle);
-            tokio::select! {
-                r = client.read_buf(&mut buf) => match r {
-                    Ok(n) if n > 0 => {}
-                    _ => return,
-                },
-                _ = stop.changed() => return,
-                _ = sleep_until(idle_until) => up = None,
-                _ = tokio::time::sleep_until(head_deadline.into()) => return,
-            }
+/// The upstream's authority (the lean path serves reverse mode only).
+pub(super) fn upstream_authority(st: &State) -> &str {
+    match &st.cfg.mode {
+        super::Mode::Reverse(u) => &u.authority,
+        _ => "",
+    }
+}
+
+/// The body length of a request this transport serves (its body read whole first); `None`
+/// when hyper must take it: a body that is chunked, larger than `MAX_LEAN_BODY`, aws-chunked
+/// (re-framed) or announced with `Expect`, an upgrade, HTTP/1.0, a target that is not
+/// origin-form.
+pub(super) fn serves(h: &super::head::Head) -> Option<usize> {
+    use super::head::BodyFraming;
+    if h.minor != 1 || h.method == "CONNECT" || !h.target.starts_with('/') {
+        return None;
+    }
+    for (name, value) in &h.headers {
+        if name.eq_ignore_ascii_case("expect")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("x-amz-decoded-content-length")
+            || (name.eq_ignore_ascii_case("x-amz-content-sha256")
+                && value.starts_with("STREAMING-"))
+        {
+            return None;
         }
-        let started = Instant::now();
-        let (head_len, lean) = match read_head(&mut client, &mut buf, head_deadline).await {
-            Head::Lean(n, lean) => (n, lean),
-            Head::Hyper => {
-                return super::serve_hyper(st, Rewind::new(buf.freeze(), client), stop).await
-            }
-            Head::Gone => return,
-        };
-        let close = lean.close;
-        let request = buf.split_to(head_len + lean.body);
-        let (head, body) = request.split_at(head_len);
-        let second = SystemClock.now();
-        let offset = st.clocks.offset(upstream_authority(&st));
-        let remembered = memo
-            .as_ref()
-            .filter(|m| m.second == second && m.offset == offset && m.head == head);
-        let keep = match remembered {
-            Some(m) => {
-                let mut o = m.planned.clone();
-                o.rec.id = st.next_id();
-                o.started = started;
-                send(&st, o, &m.upstream_head, body, &mut client, &mut up, close).await
-            }
-            None => match plan(&st, wire_of(head), started) {
-                Planned::Local(resp) => {
-                    memo = None;
-                    write_local(&mut client, resp, close).await.is_ok()
-                }
-                Planned::Forward(o) => {
-                    let upstream_head = request_head(&o);
-                    // upload ids depend on what the proxy saw before: never remembered
-                    memo = (o.upload.is_none() && last_head == head).then(|| Memo {
-                        head: head.to_vec(),
-                        second,
-                        offset,
-                        planned: (*o).clone(),
-                        upstream_head: upstream_head.clone(),
-                    });
-                    last_head.clear();
-                    last_head.extend_from_slice(head);
-                    send(&st, *o, &upstream_head, body, &mut client, &mut up, close).await
-                }
-            },
-        };
-        if close || !keep {
-            return;
-        }
+    }
+    match h.body {
+        BodyFraming::None => Some(0),
+        BodyFraming::Length(n) if n <= MAX_LEAN_BODY as u64 => Some(n as usize),
+        _ => None,
     }
 }
 
 /// Checks a small body against its `x-amz-content-sha256`, then forwards the request.
-async fn send(
+pub(super) async fn send(
     st: &State,
     mut o: Outbound,
     head: &[u8],
@@ -150,163 +100,24 @@ async fn send(
     forward(st, o, &whole, client, up, close).await
 }
 
-/// Resolves at `t`, or never.
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The upstream's authority (the lean path serves reverse mode only).
-fn upstream_authority(st: &State) -> &str {
-    match &st.cfg.mode {
-        super::Mode::Reverse(u) => &u.authority,
-        _ => "",
-    }
-}
-
-/// What the next request head turned out to be.
-enum Head {
-    /// A request this path serves, whole in the buffer (head of this length, then the body).
-    Lean(usize, Lean),
-    /// One for hyper (the bytes read so far stay in the buffer).
-    Hyper,
-    /// The client went away, or sent too slowly (the header timeout, as hyper applies it).
-    Gone,
-}
-
-/// Reads until a whole request head is in `buf` (some clients write the first one in pieces).
-async fn read_head(client: &mut TcpStream, buf: &mut BytesMut, deadline: Instant) -> Head {
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let whole_head = match req.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => match lean_check(&req) {
-                Some(l) if buf.len() >= n + l.body => return Head::Lean(n, l),
-                Some(_) => true,
-                None => return Head::Hyper,
-            },
-            Ok(httparse::Status::Partial) if buf.len() < MAX_LEAN_HEAD => false,
-            _ => return Head::Hyper,
-        };
-        match tokio::time::timeout_at(deadline.into(), client.read_buf(buf)).await {
-            Ok(Ok(n)) if n > 0 => {}
-            // a body slower than the header timeout: hyper takes it from here
-            Err(_) if whole_head => return Head::Hyper,
-            _ => return Head::Gone,
-        }
-    }
-}
-
-/// A request the lean path serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Lean {
-    /// The body's length (Content-Length; at most `MAX_LEAN_BODY`).
-    body: usize,
-    /// The client asked to close the connection after this request.
-    close: bool,
-}
-
-/// Whether this path serves the request; `None` when the hyper path must take it: a body that
-/// is chunked, larger than `MAX_LEAN_BODY`, aws-chunked (re-framed) or announced with
-/// `Expect`, an upgrade, HTTP/1.0, an absolute-form target.
-fn lean_check(req: &httparse::Request) -> Option<Lean> {
-    let method = req.method?;
-    let target = req.path?;
-    if req.version != Some(1) || method == "CONNECT" || !target.starts_with('/') {
-        return None;
-    }
-    let mut lean = Lean {
-        body: 0,
-        close: false,
-    };
-    let mut lengths = 0;
-    for h in req.headers.iter() {
-        let name = h.name;
-        let value = h.value.trim_ascii();
-        if name.eq_ignore_ascii_case("transfer-encoding")
-            || name.eq_ignore_ascii_case("expect")
-            || name.eq_ignore_ascii_case("upgrade")
-            || name.eq_ignore_ascii_case("x-amz-decoded-content-length")
-            || (name.eq_ignore_ascii_case("x-amz-content-sha256")
-                && value.starts_with(b"STREAMING-"))
-        {
-            return None;
-        }
-        if name.eq_ignore_ascii_case("content-length") {
-            lengths += 1;
-            lean.body = digits(value)? as usize;
-            if lengths > 1 || lean.body > MAX_LEAN_BODY {
-                return None;
-            }
-        }
-        if name.eq_ignore_ascii_case("connection") {
-            lean.close |= value
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
-        }
-    }
-    Some(lean)
-}
-
-/// A Content-Length value: ASCII digits only (no sign, no spaces inside), as RFC 9110 says.
-fn digits(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(v).ok()?.parse().ok()
-}
-
-/// The request as the pipeline sees it (from a head `lean_check` accepted).
-fn wire_of(head: &[u8]) -> crate::wire::Request {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    // the same bytes parsed whole before
-    let _ = req.parse(head);
-    let target = req.path.unwrap_or("/");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
-        None => (target, None),
-    };
-    crate::wire::Request {
-        method: req.method.unwrap_or("GET").to_string(),
-        scheme: None,
-        authority: None,
-        path: path.to_string(),
-        query,
-        headers: req
-            .headers
-            .iter()
-            .map(|h| {
-                let value = String::from_utf8_lossy(h.value).trim().to_string();
-                (h.name.to_string(), value)
-            })
-            .collect(),
-        body: Vec::new(),
-        http_chunked: false,
-        body_complete: true,
-    }
-}
-
 /// The last head a connection planned and what the pipeline made of it. The pipeline is a
 /// pure function of the head, the second (signing times have one-second resolution) and the
 /// upstream clock offset, so an identical head within the same second (a presigned URL fetched
 /// over and over) reuses the verdict and the re-signed request instead of computing both again.
 /// Heads that depend on other state (multipart upload ids) are never kept.
-struct Memo {
-    head: Vec<u8>,
-    second: i64,
-    offset: i64,
-    planned: Outbound,
-    upstream_head: Vec<u8>,
+pub(super) struct Memo {
+    pub head: Vec<u8>,
+    pub second: i64,
+    pub offset: i64,
+    pub planned: Outbound,
+    pub upstream_head: Vec<u8>,
 }
 
 /// A kept-alive connection to the upstream, owned by one client connection.
-struct UpConn {
+pub(super) struct UpConn {
     io: TcpStream,
     buf: BytesMut,
-    idle_since: Instant,
+    pub idle_since: Instant,
 }
 
 /// How the upstream frames its answer's body (RFC 9112 section 6.3).
@@ -727,7 +538,7 @@ fn answer_head(
 }
 
 /// The upstream request head: the re-signed request, hop-by-hop headers left out.
-fn request_head(o: &Outbound) -> Vec<u8> {
+pub(super) fn request_head(o: &Outbound) -> Vec<u8> {
     let r = &o.outgoing;
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(r.method.as_bytes());
@@ -768,7 +579,7 @@ fn with_port(authority: &str) -> String {
 }
 
 /// Writes an answer sigtap made itself (header names title-cased, as hyper writes them).
-async fn write_local(
+pub(super) async fn write_local(
     client: &mut TcpStream,
     resp: hyper::Response<http_body_util::Full<Bytes>>,
     close: bool,
@@ -803,217 +614,9 @@ async fn write_local(
     client.write_all(&out).await
 }
 
-/// Finds where a chunked body ends without decoding it (the bytes pass through as they are).
-#[derive(Default)]
-struct ChunkScan {
-    state: ChunkState,
-    size: u64,
-}
-
-#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
-enum ChunkState {
-    #[default]
-    Size,
-    Extension,
-    SizeLf,
-    Data,
-    DataCr,
-    DataLf,
-    TrailerStart,
-    TrailerLine,
-    FinalLf,
-}
-
-impl ChunkScan {
-    /// Feeds the next bytes; `Some(n)` when the body ends after `data[..n]`.
-    fn feed(&mut self, data: &[u8]) -> Result<Option<usize>, &'static str> {
-        use ChunkState::*;
-        let mut i = 0;
-        while i < data.len() {
-            let b = data[i];
-            match self.state {
-                Size => match b {
-                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
-                        let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-                        if self.size > (u64::MAX >> 4) {
-                            return Err("a chunk size that overflows");
-                        }
-                        self.size = self.size * 16 + d;
-                    }
-                    b';' | b' ' | b'\t' => self.state = Extension,
-                    b'\r' => self.state = SizeLf,
-                    b'\n' => self.after_size(),
-                    _ => return Err("a chunk size that is not hex"),
-                },
-                Extension => match b {
-                    b'\r' => self.state = SizeLf,
-                    b'\n' => self.after_size(),
-                    _ => {}
-                },
-                SizeLf if b == b'\n' => self.after_size(),
-                SizeLf => return Err("a chunk size line without LF"),
-                Data => {
-                    let n = (self.size).min((data.len() - i) as u64) as usize;
-                    self.size -= n as u64;
-                    i += n;
-                    if self.size == 0 {
-                        self.state = DataCr;
-                    }
-                    continue;
-                }
-                DataCr => match b {
-                    b'\r' => self.state = DataLf,
-                    b'\n' => self.state = Size,
-                    _ => return Err("chunk data longer than its size"),
-                },
-                DataLf if b == b'\n' => self.state = Size,
-                DataLf => return Err("chunk data longer than its size"),
-                TrailerStart => match b {
-                    b'\r' => self.state = FinalLf,
-                    b'\n' => return Ok(Some(i + 1)),
-                    _ => self.state = TrailerLine,
-                },
-                TrailerLine if b == b'\n' => self.state = TrailerStart,
-                TrailerLine => {}
-                FinalLf if b == b'\n' => return Ok(Some(i + 1)),
-                FinalLf => return Err("a chunked body that does not end with CRLF"),
-            }
-            i += 1;
-        }
-        Ok(None)
-    }
-
-    fn after_size(&mut self) {
-        self.state = if self.size == 0 {
-            ChunkState::TrailerStart
-        } else {
-            ChunkState::Data
-        };
-    }
-}
-
-/// A connection handed to hyper: the bytes already read come first.
-pub(super) struct Rewind {
-    pre: Bytes,
-    io: TcpStream,
-}
-
-impl Rewind {
-    fn new(pre: Bytes, io: TcpStream) -> Self {
-        Rewind { pre, io }
-    }
-}
-
-impl AsyncRead for Rewind {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        if !self.pre.is_empty() {
-            let n = self.pre.len().min(buf.remaining());
-            let head = self.pre.split_to(n);
-            buf.put_slice(&head);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Rewind {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scan_all(parts: &[&[u8]]) -> Result<Option<usize>, &'static str> {
-        let mut s = ChunkScan::default();
-        let mut total = 0;
-        for p in parts {
-            if let Some(end) = s.feed(p)? {
-                return Ok(Some(total + end));
-            }
-            total += p.len();
-        }
-        Ok(None)
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
-
-        /// Any well-formed chunked body, cut anywhere and followed by more bytes: the scan
-        /// ends exactly after it; arbitrary bytes never panic it.
-        #[test]
-        fn chunked_scan_finds_the_end_of_any_body(
-            sizes in proptest::collection::vec(1usize..300, 0..6),
-            ext in proptest::bool::ANY,
-            trailers in proptest::collection::vec("[A-Za-z-]{1,12}: [ -~]{0,20}", 0..3),
-            cut in 0usize..4000,
-            garbage in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
-        ) {
-            let mut body = Vec::new();
-            for (i, n) in sizes.iter().enumerate() {
-                body.extend_from_slice(format!("{n:x}").as_bytes());
-                if ext {
-                    body.extend_from_slice(b";name=value");
-                }
-                body.extend_from_slice(b"\r\n");
-                body.extend((0..*n).map(|j| (i * 31 + j) as u8));
-                body.extend_from_slice(b"\r\n");
-            }
-            body.extend_from_slice(b"0\r\n");
-            for t in &trailers {
-                body.extend_from_slice(t.as_bytes());
-                body.extend_from_slice(b"\r\n");
-            }
-            body.extend_from_slice(b"\r\n");
-            let end = body.len();
-            body.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
-            let cut = cut % (body.len() + 1);
-            let (a, b) = body.split_at(cut);
-            proptest::prop_assert_eq!(scan_all(&[a, b]), Ok(Some(end)));
-            let _ = scan_all(&[&garbage]);
-        }
-    }
-
-    #[test]
-    fn chunked_ends_are_found_across_any_split() {
-        let body = b"5;ext=1\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nX-Trailer: t\r\n\r\nNEXT";
-        let end = body.len() - 4;
-        for cut in 0..body.len() {
-            let (a, b) = body.split_at(cut);
-            assert_eq!(scan_all(&[a, b]), Ok(Some(end)), "cut at {cut}");
-        }
-        assert_eq!(scan_all(&[b"0\r\n\r\n"]), Ok(Some(5)));
-        assert_eq!(scan_all(&[b"3\r\nabc\r\n"]), Ok(None));
-        assert!(scan_all(&[b"zz\r\n"]).is_err());
-        assert!(scan_all(&[b"3\r\nabcd\r\n"]).is_err());
-        assert!(scan_all(&[b"ffffffffffffffffff\r\n"]).is_err());
-    }
 
     #[test]
     fn framing_follows_rfc_9112() {
@@ -1060,14 +663,12 @@ mod tests {
 
     #[test]
     fn requests_with_a_body_or_an_upgrade_go_to_hyper() {
-        let lean = |raw: &[u8]| {
-            let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut r = httparse::Request::new(&mut h);
-            r.parse(raw).unwrap();
-            lean_check(&r).map(|l| {
-                let w = wire_of(raw);
-                (w.path, w.query, l.close)
-            })
+        let lean = |raw: &[u8]| match super::super::head::parse(raw) {
+            super::super::head::Parsed::Complete(h) => serves(&h).map(|_| {
+                let w = h.to_wire();
+                (w.path, w.query, h.close)
+            }),
+            _ => None,
         };
         assert_eq!(
             lean(b"GET /b/k?x=1 HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, Close\r\n\r\n"),

@@ -3,11 +3,15 @@
 
 pub mod body;
 pub mod clients;
+mod conn;
 pub mod decide;
 pub mod errors;
+mod framing;
 pub mod guard;
+pub mod head;
 mod lean;
 pub mod log;
+mod one;
 pub mod upstream;
 
 use crate::clock::{Clock, SystemClock};
@@ -21,9 +25,8 @@ use decide::{Decision, ResignMode, SignAs};
 use errors::{Dialect, ErrorDoc};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request as HRequest, Response as HResponse};
-use hyper_util::rt::{TokioIo, TokioTimer};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -418,7 +421,6 @@ async fn accept_loop(
     mut source: Source,
     stop_rx: tokio::sync::watch::Receiver<bool>,
 ) {
-    let lean_ok = lean::enabled(&state);
     let mut conns = tokio::task::JoinSet::new();
     let mut stopping = stop_rx.clone();
     loop {
@@ -427,12 +429,7 @@ async fn accept_loop(
             next = source.next() => {
                 let Some(stream) = next else { break };
                 let _ = stream.set_nodelay(true);
-                let (st, stop) = (state.clone(), stop_rx.clone());
-                if lean_ok {
-                    conns.spawn(lean::serve(st, stream, stop));
-                } else {
-                    conns.spawn(serve_hyper(st, stream, stop));
-                }
+                conns.spawn(conn::serve(state.clone(), stream, stop_rx.clone()));
                 while conns.try_join_next().is_some() {}
             }
         }
@@ -444,35 +441,6 @@ async fn accept_loop(
         .is_err()
     {
         eprintln!("sigtap: some connections did not finish within 6 s");
-    }
-}
-
-/// Serves one connection with hyper until it closes or the proxy stops.
-async fn serve_hyper<I>(st: Arc<State>, io: I, mut stop: tokio::sync::watch::Receiver<bool>)
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let header_timeout = st.cfg.header_timeout;
-    let svc = service_fn(move |req| {
-        let st = st.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(st, req).await) }
-    });
-    let conn = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        // SDKs read some response headers case-sensitively (cos-python-sdk-v5 looks up
-        // 'Content-Length'): keep the upstream's case, title-case ours
-        .preserve_header_case(true)
-        .title_case_headers(true)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => { let _ = res; }
-        _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
-        }
     }
 }
 
@@ -510,36 +478,6 @@ const HOP: [&str; 7] = [
     "upgrade",
 ];
 
-fn to_wire(req: &HRequest<Incoming>) -> crate::wire::Request {
-    let uri = req.uri();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-            )
-        })
-        .collect();
-    let path = uri.path();
-    crate::wire::Request {
-        method: req.method().as_str().to_string(),
-        scheme: uri.scheme_str().map(str::to_string),
-        authority: uri.authority().map(|a| a.as_str().to_string()),
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.to_string()
-        },
-        query: uri.query().map(str::to_string),
-        headers,
-        body: Vec::new(),
-        http_chunked: false,
-        body_complete: false,
-    }
-}
-
 /// Everything the pipeline decided about one request before a byte goes upstream: the
 /// (possibly re-signed) request, where it goes, and its log record so far.
 #[derive(Clone)]
@@ -566,15 +504,6 @@ enum Planned {
     /// Answered by sigtap itself (refused or rejected); already logged.
     Local(HResponse<http_body_util::Full<Bytes>>),
     Forward(Box<Outbound>),
-}
-
-async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody> {
-    let started = Instant::now();
-    let wire = to_wire(&req);
-    match plan(&st, wire, started) {
-        Planned::Local(r) => boxed(r),
-        Planned::Forward(o) => forward_hyper(st, req, *o).await,
-    }
 }
 
 fn boxed(r: HResponse<http_body_util::Full<Bytes>>) -> HResponse<ProxyBody> {
@@ -1141,6 +1070,37 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     } else {
         format!("the upstream connection failed ({msg})")
     }
+}
+
+/// The answer to a request head the connection loop refused (`head::Refusal`): the service's
+/// error document, and a log record whose target shows the bytes received.
+fn refuse_head(
+    st: &State,
+    r: head::Refusal,
+    started: Instant,
+) -> HResponse<http_body_util::Full<Bytes>> {
+    let now = SystemClock.now();
+    let rec = log::Record {
+        id: st.next_id(),
+        time: rfc3339(now),
+        method: r.method.clone(),
+        host: r.host.clone(),
+        target: String::from_utf8_lossy(&r.target).into_owned(),
+        scheme: "none".into(),
+        carrier: "none".into(),
+        verdict: "unverified".into(),
+        ..Default::default()
+    };
+    let host = r.host.as_deref().unwrap_or("");
+    let dialect = Dialect::for_host(host);
+    let doc = ErrorDoc {
+        status: r.status,
+        code: r.code,
+        message: r.message,
+        extra: vec![],
+        resource: String::from_utf8_lossy(&r.target).into_owned(),
+    };
+    finish_local(st, rec, dialect, &doc, now, started)
 }
 
 fn finish_local(
