@@ -899,6 +899,35 @@ async fn forward_hyper(
         .map(str::to_string);
     // keep the request's extensions (they carry the original header-name case)
     let (in_parts, incoming) = req.into_parts();
+    // a request without a body goes on without one (no Content-Length: 0 added), its claimed
+    // hash checked against the empty body as on every transport
+    if hyper::body::Body::is_end_stream(&incoming) {
+        if let Some(why) = o
+            .outgoing
+            .header("x-amz-content-sha256")
+            .and_then(|want| body::payload_mismatch(&[], want))
+        {
+            let msg = format!("sigtap: {why}");
+            return boxed(o.failed(&st, 400, "XAmzContentSHA256Mismatch", msg));
+        }
+        if let Some(r) = &st.cfg.recorder {
+            let cap = r.capture();
+            if let Ok(mut c) = cap.lock() {
+                c.finish();
+            }
+            o.rec.req_body = Some(cap);
+        }
+        return send_upstream(
+            st,
+            in_parts,
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed(),
+            o,
+            meter,
+        )
+        .await;
+    }
     let incoming: ProxyBody = match &st.cfg.recorder {
         Some(r) => {
             let cap = r.capture();
@@ -915,6 +944,17 @@ async fn forward_hyper(
         )),
         None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
     };
+    send_upstream(st, in_parts, body, o, meter).await
+}
+
+/// Sends the planned request with `body` through the hyper client and passes the answer on.
+async fn send_upstream(
+    st: Arc<State>,
+    in_parts: hyper::http::request::Parts,
+    body: ProxyBody,
+    mut o: Outbound,
+    meter: Meter,
+) -> HResponse<ProxyBody> {
     let uri = format!(
         "{}://{}{}{}",
         o.upstream.scheme,
@@ -1058,17 +1098,36 @@ fn header_pairs(h: &hyper::HeaderMap) -> Vec<(String, String)> {
 }
 
 fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
-    let mut msg = e.to_string();
+    // the same words as the lean transport's for the same failure
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut io: Option<&std::io::Error> = None;
+    let mut incomplete = false;
     while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
+        if let Some(i) = s.downcast_ref::<std::io::Error>() {
+            io = Some(i);
+        }
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            incomplete |= h.is_incomplete_message();
+        }
         src = s.source();
     }
-    if e.is_connect() {
-        format!("cannot connect to the upstream ({msg})")
-    } else {
-        format!("the upstream connection failed ({msg})")
+    match (e.is_connect(), io) {
+        (true, Some(i)) => format!("cannot connect to the upstream ({i})"),
+        (true, None) => format!("cannot connect to the upstream ({e})"),
+        (false, _) if incomplete => {
+            "the upstream connection failed (it closed before a whole answer head arrived)".into()
+        }
+        (false, Some(i)) => format!("the upstream connection failed ({i})"),
+        (false, None) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            format!("the upstream connection failed ({msg})")
+        }
     }
 }
 

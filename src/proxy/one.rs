@@ -172,6 +172,8 @@ pub(super) async fn serve(
         .preserve_header_case(true)
         .title_case_headers(true)
         .keep_alive(true)
+        // a proxy passes the upstream's answer on: no Date of its own (as the lean transport)
+        .auto_date_header(false)
         .serve_connection(TokioIo::new(io), svc)
         .without_shutdown();
     match conn.await {

@@ -537,8 +537,9 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        // report the end only through poll_frame, so that on_end always runs
-        false
+        // what wraps this body (the hash check) must know the last frame when it comes; the
+        // exchange is completed on drop when nobody polls past the end
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
