@@ -489,11 +489,6 @@ fn a_written_post_is_never_sent_twice_while_a_get_may_be_retried() {
             posts, 1,
             "lean={lean}: the POST reached the upstream {posts} times"
         );
-        if lean == "0" {
-            // hyper's pool never re-sends a written request, GET included (issue 13 settles
-            // one retry rule for every transport)
-            continue;
-        }
         // a GET in the same place is sent again on a new connection and answered
         let mut c = TcpStream::connect(&proxy.addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

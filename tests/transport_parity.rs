@@ -289,6 +289,22 @@ fn corpus() -> Vec<Case> {
             name: "bodyless DELETE",
             bytes: v4("DELETE", "/b/k.txt", &[], b"", now),
         },
+        Case {
+            name: "a header named in Connection",
+            bytes: format!("GET /b/k.txt HTTP/1.1\r\nHost: {HOST}\r\nConnection: close, X-Hop-Test\r\nX-Hop-Test: 1\r\n\r\n").into_bytes(),
+        },
+        Case {
+            name: "HTTP/1.0",
+            bytes: format!("GET /b/k.txt HTTP/1.0\r\nHost: {HOST}\r\n\r\n").into_bytes(),
+        },
+        Case {
+            name: "101 headers",
+            bytes: format!(
+                "GET /b/k.txt HTTP/1.1\r\nHost: {HOST}\r\n{}Connection: close\r\n\r\n",
+                (0..101).map(|i| format!("X-N{i}: v\r\n")).collect::<String>()
+            )
+            .into_bytes(),
+        },
     ];
     // a mismatched signature: one header changed after signing
     let mut changed = head_of(
@@ -484,6 +500,27 @@ fn every_transport_gives_the_same_upstream_request_answer_and_log_record() {
         "{} differences:\n{}",
         differences.len(),
         differences.join("\n\n")
+    );
+    // a few facts the comparison alone would not catch (all transports could be wrong alike)
+    let upstream_of = |name: &str| {
+        let e = &lean.iter().find(|(e, _, _)| e.starts_with(name)).unwrap().0;
+        e.split("--- upstream").nth(1).unwrap().to_string()
+    };
+    assert!(!upstream_of("a header named in Connection").contains("X-Hop-Test"));
+    assert!(!upstream_of("valid\n").contains("Content-Length"));
+    assert!(upstream_of("< in the path").trim().is_empty());
+    assert!(upstream_of("small body, wrong hash").trim().is_empty());
+    assert_eq!(
+        upstream_of("upstream drops a GET")
+            .matches("GET /b/drop")
+            .count(),
+        2
+    );
+    assert_eq!(
+        upstream_of("upstream drops a PUT")
+            .matches("PUT /b/drop")
+            .count(),
+        1
     );
     // the recording holds every exchange
     let lines = std::fs::read_to_string(&rec).unwrap().lines().count();

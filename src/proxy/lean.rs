@@ -9,7 +9,8 @@
 
 use super::framing::ChunkScan;
 use super::head::digits;
-use super::{note_error_body, timeout_message, Outbound, State, HOP, SMALL_ERROR};
+use super::hop::Hop;
+use super::{note_error_body, timeout_message, Outbound, State, SMALL_ERROR};
 use bytes::{Buf, Bytes, BytesMut};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -350,10 +351,10 @@ fn body_part(
 }
 
 /// Writes the request on the kept connection (or a new one) and reads the answer's head.
-/// A kept connection the upstream closed meanwhile is replaced once, but a request is sent a
-/// second time only when no byte of it was written, or when it is a GET or HEAD
-/// (`idempotent`) and no byte of an answer arrived: a POST or PUT the upstream may have acted
-/// on is never repeated (hyper's pool retries on the same terms).
+/// A request is sent a second time, on a new connection, only when no byte of it was written,
+/// or when it is a GET or HEAD (`idempotent`) and no byte of an answer arrived: a POST or PUT
+/// the upstream may have acted on is never repeated (the hyper transport retries on the same
+/// terms).
 async fn exchange(
     up: &mut Option<UpConn>,
     addr: &str,
@@ -363,7 +364,6 @@ async fn exchange(
     client_close: bool,
 ) -> Result<AnswerHead, UpError> {
     for attempt in 0..2 {
-        let reused = up.is_some();
         let conn = match up {
             Some(c) => c,
             None => {
@@ -389,7 +389,7 @@ async fn exchange(
         };
         match result {
             Ok(a) => return Ok(a),
-            Err(_) if reused && attempt == 0 && (written == 0 || (idempotent && nothing_back)) => {
+            Err(_) if attempt == 0 && (written == 0 || (idempotent && nothing_back)) => {
                 *up = None;
             }
             Err(e) => return Err(e),
@@ -472,6 +472,12 @@ fn answer_head(
     let mut chunked = None;
     let mut conn_close = resp.version == Some(0);
     let mut date = None;
+    let hop = Hop::new(
+        resp.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+            .map(|h| h.value),
+    );
     let mut out = Vec::with_capacity(512);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.to_string().as_bytes());
@@ -504,7 +510,7 @@ fn answer_head(
         } else if name.eq_ignore_ascii_case("date") {
             date = std::str::from_utf8(h.value).ok().map(str::to_string);
         }
-        if HOP.iter().any(|hop| name.eq_ignore_ascii_case(hop)) {
+        if hop.is_hop(name) {
             continue;
         }
         out.extend_from_slice(name.as_bytes());
@@ -555,8 +561,9 @@ pub(super) fn request_head(o: &Outbound) -> Vec<u8> {
         out.extend_from_slice(o.upstream.authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    let hop = Hop::of_pairs(r.headers.iter().map(|(k, v)| (k.as_str(), v)));
     for (k, v) in &r.headers {
-        if HOP.iter().any(|hop| k.eq_ignore_ascii_case(hop)) {
+        if hop.is_hop(k) {
             continue;
         }
         out.extend_from_slice(k.as_bytes());

@@ -9,6 +9,7 @@ pub mod errors;
 mod framing;
 pub mod guard;
 pub mod head;
+pub mod hop;
 mod lean;
 pub mod log;
 mod one;
@@ -467,17 +468,6 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Hop-by-hop headers never forwarded.
-const HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
-
 /// Everything the pipeline decided about one request before a byte goes upstream: the
 /// (possibly re-signed) request, where it goes, and its log record so far.
 #[derive(Clone)]
@@ -917,16 +907,7 @@ async fn forward_hyper(
             }
             o.rec.req_body = Some(cap);
         }
-        return send_upstream(
-            st,
-            in_parts,
-            http_body_util::Empty::new()
-                .map_err(|never| match never {})
-                .boxed(),
-            o,
-            meter,
-        )
-        .await;
+        return send_upstream(st, in_parts, empty(), true, o, meter).await;
     }
     let incoming: ProxyBody = match &st.cfg.recorder {
         Some(r) => {
@@ -944,7 +925,25 @@ async fn forward_hyper(
         )),
         None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
     };
-    send_upstream(st, in_parts, body, o, meter).await
+    send_upstream(st, in_parts, body, false, o, meter).await
+}
+
+fn empty() -> ProxyBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Whether a failed exchange ended before any byte of an answer arrived.
+fn no_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled();
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// Sends the planned request with `body` through the hyper client and passes the answer on.
@@ -952,6 +951,7 @@ async fn send_upstream(
     st: Arc<State>,
     in_parts: hyper::http::request::Parts,
     body: ProxyBody,
+    bodyless: bool,
     mut o: Outbound,
     meter: Meter,
 ) -> HResponse<ProxyBody> {
@@ -962,26 +962,42 @@ async fn send_upstream(
         o.upstream.base_path,
         o.outgoing.origin_target()
     );
-    let mut b = HRequest::builder()
-        .method(o.outgoing.method.as_str())
-        .uri(&uri);
-    for (k, v) in &o.outgoing.headers {
-        if HOP.contains(&k.to_ascii_lowercase().as_str()) {
-            continue;
+    let hop = hop::Hop::of_pairs(o.outgoing.headers.iter().map(|(k, v)| (k.as_str(), v)));
+    let build = |body: ProxyBody| {
+        let mut b = HRequest::builder()
+            .method(o.outgoing.method.as_str())
+            .uri(&uri);
+        for (k, v) in &o.outgoing.headers {
+            if !hop.is_hop(k) {
+                b = b.header(k.as_str(), v.as_str());
+            }
         }
-        b = b.header(k.as_str(), v.as_str());
-    }
-    let up_req = match b.body(body) {
-        Ok(mut r) => {
-            *r.extensions_mut() = in_parts.extensions;
+        b.body(body).map(|mut r| {
+            // the request's extensions carry the original header-name case
+            *r.extensions_mut() = in_parts.extensions.clone();
             r
-        }
+        })
+    };
+    let up_req = match build(body) {
+        Ok(r) => r,
         Err(e) => {
             let msg = format!("sigtap could not build the upstream request: {e}");
             return boxed(o.failed(&st, 400, "InvalidRequest", msg));
         }
     };
-    let res = tokio::time::timeout(st.cfg.upstream_timeout, st.client().request(up_req)).await;
+    // a bodyless GET or HEAD that got no answer byte is sent once more on a new connection,
+    // as the lean transport does; anything else is never sent twice
+    let again = bodyless && matches!(o.outgoing.method.as_str(), "GET" | "HEAD");
+    let exchange = async {
+        match st.client().request(up_req).await {
+            Err(e) if again && !e.is_connect() && no_answer(&e) => match build(empty()) {
+                Ok(r) => st.client().request(r).await,
+                Err(_) => Err(e),
+            },
+            other => other,
+        }
+    };
+    let res = tokio::time::timeout(st.cfg.upstream_timeout, exchange).await;
     let resp = match res {
         Err(_) => {
             o.rec.bytes_in = meter.bytes();
@@ -1024,8 +1040,20 @@ async fn send_upstream(
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n <= SMALL_ERROR);
     let mut out = HResponse::from_parts(parts, full(Bytes::new()));
-    for h in HOP {
-        out.headers_mut().remove(h);
+    let hop = hop::Hop::new(
+        out.headers()
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
+    let names: Vec<_> = out
+        .headers()
+        .keys()
+        .filter(|k| hop.is_hop(k.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        out.headers_mut().remove(name);
     }
     if small_error {
         match incoming.collect().await {
