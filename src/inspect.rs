@@ -5,7 +5,7 @@ use crate::clock::UnixTime;
 use crate::credentials::{Credential, KeyStore};
 use crate::diagnose::time::{self as timediag, ClientTime, TimeFacts};
 use crate::diagnose::{lints, mismatch};
-use crate::findings::{code, Finding, Severity};
+use crate::findings::{code, Code, Finding, Severity};
 // signatures in messages are cut where the message is made: messages reach the logs
 use crate::redact::shorten;
 use crate::sig::crypto::sha256;
@@ -108,7 +108,7 @@ impl Report {
         }
     }
 
-    pub fn has(&self, code: &str) -> bool {
+    pub fn has(&self, code: Code) -> bool {
         self.findings.iter().any(|f| f.code == code)
     }
 

@@ -9,7 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::findings::code;
 use crate::inspect::{Inspector, Report, Verdict};
 use crate::proxy::body::{full, ProxyBody};
-use crate::proxy::errors::{self, Dialect, ErrorDoc};
+use crate::proxy::errors::{self, Dialect, ErrorCode, ErrorDoc};
 use crate::record::matcher::{Match, Matcher};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, rfc3339};
@@ -154,32 +154,32 @@ pub async fn serve(
     }
 }
 
-fn error_for(report: &Report) -> Option<(u16, &'static str, String)> {
-    let has = |c: &str| report.has(c);
+fn error_for(report: &Report) -> Option<(u16, ErrorCode, String)> {
+    let has = |c| report.has(c);
     if report.scheme == Scheme::None {
-        return Some((403, "AccessDenied", "Access Denied.".into()));
+        return Some((403, ErrorCode::AccessDenied, "Access Denied.".into()));
     }
     if has(code::MALFORMED_AUTH) {
         return Some((
             400,
-            "AuthorizationHeaderMalformed",
+            ErrorCode::AuthorizationHeaderMalformed,
             "The authorization header is malformed.".into(),
         ));
     }
     if report.verdict == Verdict::Unverified {
         return Some((
             403,
-            "InvalidAccessKeyId",
+            ErrorCode::InvalidAccessKeyId,
             "The AWS Access Key Id you provided does not exist in our records.".into(),
         ));
     }
     if has(code::EXPIRED) {
-        return Some((403, "AccessDenied", "Request has expired".into()));
+        return Some((403, ErrorCode::AccessDenied, "Request has expired".into()));
     }
     if has(code::CLOCK_SKEW) || has(code::NOT_YET_VALID) {
         return Some((
             403,
-            "RequestTimeTooSkewed",
+            ErrorCode::RequestTimeTooSkewed,
             "The difference between the request time and the current time is too large.".into(),
         ));
     }
@@ -189,21 +189,21 @@ fn error_for(report: &Report) -> Option<(u16, &'static str, String)> {
     {
         return Some((
             403,
-            "SignatureDoesNotMatch",
+            ErrorCode::SignatureDoesNotMatch,
             "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
         ));
     }
     if has(code::PAYLOAD_HASH_MISMATCH) {
         return Some((
             400,
-            "XAmzContentSHA256Mismatch",
+            ErrorCode::XAmzContentSHA256Mismatch,
             "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
         ));
     }
     if has(code::EXPIRES_TOO_LONG) || has(code::CREDENTIAL_SCOPE_MISMATCH) {
         return Some((
             400,
-            "AuthorizationQueryParametersError",
+            ErrorCode::AuthorizationQueryParametersError,
             "The credential or expiry is not acceptable.".into(),
         ));
     }
@@ -214,7 +214,7 @@ fn error_for(report: &Report) -> Option<(u16, &'static str, String)> {
         .map(|f| {
             (
                 403,
-                "AccessDenied",
+                ErrorCode::AccessDenied,
                 format!("Access Denied. ({})", f.message),
             )
         })
@@ -283,7 +283,7 @@ async fn answer(
     } else {
         Dialect::for_host(&host)
     };
-    let refuse = |status: u16, code: &'static str, message: String, extra| {
+    let refuse = |status: u16, code: ErrorCode, message: String, extra| {
         let doc = ErrorDoc {
             status,
             code,
@@ -305,7 +305,7 @@ async fn answer(
         if n > budget.limit() {
             return refuse(
                 400,
-                "EntityTooLarge",
+                ErrorCode::EntityTooLarge,
                 too_large_message(budget.limit()),
                 vec![
                     ("ProposedSize", n.to_string()),
@@ -316,7 +316,7 @@ async fn answer(
         if !held.grow(n) {
             return refuse(
                 503,
-                "ServiceUnavailable",
+                ErrorCode::ServiceUnavailable,
                 store::full_message(budget, n),
                 vec![],
             );
@@ -330,7 +330,7 @@ async fn answer(
     {
         return refuse(
             503,
-            "ServiceUnavailable",
+            ErrorCode::ServiceUnavailable,
             store::full_message(budget, announced.unwrap_or(0)),
             vec![],
         );
@@ -340,7 +340,7 @@ async fn answer(
         let Ok(frame) = frame else {
             return refuse(
                 400,
-                "IncompleteBody",
+                ErrorCode::IncompleteBody,
                 "You did not provide the number of bytes specified by the Content-Length HTTP header".into(),
                 vec![],
             );
@@ -354,7 +354,7 @@ async fn answer(
             if len > budget.limit() {
                 return refuse(
                     400,
-                    "EntityTooLarge",
+                    ErrorCode::EntityTooLarge,
                     too_large_message(budget.limit()),
                     vec![("MaxSizeAllowed", budget.limit().to_string())],
                 );
@@ -362,7 +362,7 @@ async fn answer(
             if !held.grow(data.len() as u64) {
                 return refuse(
                     503,
-                    "ServiceUnavailable",
+                    ErrorCode::ServiceUnavailable,
                     store::full_message(budget, 0),
                     vec![],
                 );
@@ -371,7 +371,7 @@ async fn answer(
         if body.try_reserve(data.len()).is_err() {
             return refuse(
                 503,
-                "ServiceUnavailable",
+                ErrorCode::ServiceUnavailable,
                 store::full_message(budget, len),
                 vec![],
             );
@@ -388,19 +388,23 @@ async fn answer(
     let injected = match fault {
         Some((Kind::Skew, _)) => Some((
             403,
-            "RequestTimeTooSkewed",
+            ErrorCode::RequestTimeTooSkewed,
             "The difference between the request time and the current time is too large."
                 .to_string(),
         )),
-        Some((Kind::Expired, _)) => Some((403, "AccessDenied", "Request has expired".to_string())),
+        Some((Kind::Expired, _)) => Some((
+            403,
+            ErrorCode::AccessDenied,
+            "Request has expired".to_string(),
+        )),
         Some((Kind::SlowDown, _)) => Some((
             503,
-            "SlowDown",
+            ErrorCode::SlowDown,
             "Please reduce your request rate.".to_string(),
         )),
         Some((Kind::Internal, _)) => Some((
             500,
-            "InternalError",
+            ErrorCode::InternalError,
             "We encountered an internal error. Please try again.".to_string(),
         )),
         _ => None,
@@ -411,15 +415,15 @@ async fn answer(
     if let Some((status, code, message)) = verdict {
         let mut extra = Vec::new();
         match code {
-            "SignatureDoesNotMatch" => {
+            ErrorCode::SignatureDoesNotMatch => {
                 let tokens = crate::proxy::log::request_tokens(&wire);
                 extra = errors::signature_extras(dialect, &report.stages, &tokens)
             }
-            "RequestTimeTooSkewed" => {
+            ErrorCode::RequestTimeTooSkewed => {
                 extra.push(("ServerTime", rfc3339(now)));
                 extra.push(("MaxAllowedSkewMilliseconds", "900000".into()));
             }
-            "AccessDenied" if message == "Request has expired" => {
+            ErrorCode::AccessDenied if message == "Request has expired" => {
                 if let Some(w) = report.window {
                     extra.push(("Expires", rfc3339(w.end)));
                 }
@@ -479,7 +483,7 @@ async fn answer(
                     ));
                     let doc = ErrorDoc {
                         status: 404,
-                        code: "NoSuchKey",
+                        code: ErrorCode::NoSuchKey,
                         message: format!(
                             "sigtap mock: no recorded exchange matches this request; {why}"
                         ),
@@ -560,7 +564,7 @@ fn wrong_region(
     req: &crate::wire::Request,
     report: &Report,
     want: Option<&str>,
-) -> Option<(u16, &'static str, String)> {
+) -> Option<(u16, ErrorCode, String)> {
     use crate::sig::{v4, Carrier};
     let want = want?;
     if report.scheme != Scheme::Sigv4 {
@@ -573,7 +577,7 @@ fn wrong_region(
     (auth.scope.region != want).then(|| {
         (
             400,
-            "AuthorizationHeaderMalformed",
+            ErrorCode::AuthorizationHeaderMalformed,
             format!(
                 "The authorization header is malformed; the region '{}' is wrong; expecting '{want}'",
                 auth.scope.region
@@ -601,7 +605,7 @@ fn recorded(
             };
             let doc = ErrorDoc {
                 status: 500,
-                code: "InternalError",
+                code: ErrorCode::InternalError,
                 message: format!("sigtap mock: recorded #{} cannot be served: {why}", x.id),
                 extra: vec![],
                 resource: req.path.clone(),

@@ -3,6 +3,7 @@
 use crate::credentials::Credential;
 use crate::findings::{code, Severity};
 use crate::inspect::{Report, Verdict};
+use crate::service_error::ErrorCode;
 use crate::sig::v4::{self, Rules, SigningKeyCache};
 use crate::sig::{cos, v2, Carrier, Scheme};
 use crate::wire::Request;
@@ -34,7 +35,7 @@ pub enum Decision {
     /// Answer locally with an error document.
     Reject {
         status: u16,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
 }
@@ -72,13 +73,13 @@ pub fn decide(
         return if r.has(code::SIGNATURE_MISMATCH) {
             Decision::Reject {
                 status: 403,
-                code: "SignatureDoesNotMatch",
+                code: ErrorCode::SignatureDoesNotMatch,
                 message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
             }
         } else {
             Decision::Reject {
                 status: 403,
-                code: "AccessDenied",
+                code: ErrorCode::AccessDenied,
                 message: format!("sigtap: {}", f.message),
             }
         };
@@ -93,7 +94,7 @@ pub fn decide(
         } else {
             Decision::Reject {
                 status: 403,
-                code: "AccessDenied",
+                code: ErrorCode::AccessDenied,
                 message: "sigtap --resign always has no upstream identity to sign with".into(),
             }
         };
@@ -106,9 +107,9 @@ pub fn decide(
             .map(|f| f.message.clone())
             .unwrap_or_default();
         let code = if r.carrier == Carrier::Query {
-            "AuthorizationQueryParametersError"
+            ErrorCode::AuthorizationQueryParametersError
         } else {
-            "AuthorizationHeaderMalformed"
+            ErrorCode::AuthorizationHeaderMalformed
         };
         return Decision::Reject {
             status: 400,
@@ -132,14 +133,14 @@ pub fn decide(
     if r.has(code::SIGNATURE_MISMATCH) || r.has(code::CHUNK_SIGNATURE_MISMATCH) {
         return Decision::Reject {
             status: 403,
-            code: "SignatureDoesNotMatch",
+            code: ErrorCode::SignatureDoesNotMatch,
             message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
         };
     }
     if r.has(code::PAYLOAD_HASH_MISMATCH) {
         return Decision::Reject {
             status: 400,
-            code: "XAmzContentSHA256Mismatch",
+            code: ErrorCode::XAmzContentSHA256Mismatch,
             message: "The provided 'x-amz-content-sha256' header does not match what was computed."
                 .into(),
         };
@@ -186,7 +187,7 @@ pub fn decide(
             .unwrap_or_default();
         return Decision::Reject {
             status: 403,
-            code: "AccessDenied",
+            code: ErrorCode::AccessDenied,
             message: format!("sigtap: {first}"),
         };
     }

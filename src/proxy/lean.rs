@@ -10,6 +10,7 @@
 //! the connection, with the bytes already read, to the hyper path for the rest of its life, so
 //! every limit, timeout and error answer stays hyper's.
 
+use super::errors::ErrorCode;
 use super::{note_error_body, plan, timeout_message, Outbound, Planned, State, HOP, SMALL_ERROR};
 use crate::clock::{Clock, SystemClock};
 use bytes::{Buf, Bytes, BytesMut};
@@ -136,7 +137,7 @@ async fn send(
         let resp = o.failed(
             st,
             400,
-            "XAmzContentSHA256Mismatch",
+            ErrorCode::XAmzContentSHA256Mismatch,
             format!("sigtap: {why}"),
         );
         return write_local(client, resp, close).await.is_ok();
@@ -384,18 +385,18 @@ async fn forward(
         (Ok(Ok(a)), Some(c)) => (c, a),
         (Ok(Ok(_)), None) => {
             let why = UpError::Closed { nothing: true };
-            let resp = o.failed(st, 502, "BadGateway", format!("sigtap: {why}"));
+            let resp = o.failed(st, 502, ErrorCode::BadGateway, format!("sigtap: {why}"));
             return write_local(client, resp, client_close).await.is_ok();
         }
         (Ok(Err(why)), _) => {
             *up = None;
-            let resp = o.failed(st, 502, "BadGateway", format!("sigtap: {why}"));
+            let resp = o.failed(st, 502, ErrorCode::BadGateway, format!("sigtap: {why}"));
             return write_local(client, resp, client_close).await.is_ok();
         }
         (Err(_), _) => {
             *up = None;
             let msg = timeout_message(st, &o.upstream);
-            let resp = o.failed(st, 504, "GatewayTimeout", msg);
+            let resp = o.failed(st, 504, ErrorCode::GatewayTimeout, msg);
             return write_local(client, resp, client_close).await.is_ok();
         }
     };
