@@ -254,7 +254,7 @@ pub const CATALOG: &[Entry] = &[
     Entry {
         code: code::MALFORMED_AUTH,
         title: "The signature cannot be parsed",
-        explanation: "The Authorization header or the presigned parameters are not in the shape the scheme defines (missing fields, a bad date, a signature that is not hex/base64, an unknown algorithm). The service answers 400 AuthorizationHeaderMalformed / AuthorizationQueryParametersError (COS: 403 AccessDenied).",
+        explanation: "The Authorization header or the presigned parameters are not in the shape the scheme defines (missing fields, a bad date, a signature that is not hex/base64, an unknown algorithm). S3 answers 400 AuthorizationHeaderMalformed (header) / AuthorizationQueryParametersError (presigned URL); COS answers 403 InvalidSecurity.",
         fix: "Check the client's signing code or version; compare with the output of `sigtap sign` for the same request.",
     },
     Entry {
@@ -350,7 +350,7 @@ pub const CATALOG: &[Entry] = &[
     Entry {
         code: code::INVALID_TOKEN,
         title: "The session token differs from the key's token",
-        explanation: "The request carries a session token other than the one configured for this temporary access key. The service answers InvalidToken.",
+        explanation: "The request carries a session token other than the one configured for this temporary access key. S3 answers 400 InvalidToken.",
         fix: "Use the session token issued together with the temporary key.",
     },
     Entry {

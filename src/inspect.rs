@@ -117,6 +117,36 @@ impl Report {
     }
 }
 
+#[cfg(test)]
+impl Report {
+    /// A report as `inspect` leaves it, made from findings alone (each with the message
+    /// "CODE happened"): Invalid with an error, Unverified without a scheme or a known key.
+    pub(crate) fn from_findings(
+        scheme: Scheme,
+        carrier: Carrier,
+        findings: &[(Code, Severity)],
+    ) -> Report {
+        let req = Request::parse(b"GET /k HTTP/1.1\r\nHost: b.example\r\n\r\n")
+            .expect("a plain request parses");
+        let mut r = Report::new(&req, 1_736_929_800);
+        r.scheme = scheme;
+        r.carrier = carrier;
+        r.access_key = (scheme != Scheme::None).then(|| "AKIDEXAMPLE".into());
+        r.findings = findings
+            .iter()
+            .map(|&(c, s)| Finding::new(c, s, format!("{c} happened")))
+            .collect();
+        r.verdict = if r.findings.iter().any(|f| f.severity == Severity::Error) {
+            Verdict::Invalid
+        } else if scheme == Scheme::None || r.has(code::UNKNOWN_ACCESS_KEY) {
+            Verdict::Unverified
+        } else {
+            Verdict::Valid
+        };
+        r
+    }
+}
+
 /// The engine state shared across requests: the keys and the SigV4 signing-key cache.
 #[derive(Debug, Default)]
 pub struct Inspector {

@@ -13,6 +13,7 @@
 use super::errors::ErrorCode;
 use super::{note_error_body, plan, timeout_message, Outbound, Planned, State, HOP, SMALL_ERROR};
 use crate::clock::{Clock, SystemClock};
+use crate::policy;
 use bytes::{Buf, Bytes, BytesMut};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -134,12 +135,9 @@ async fn send(
         .header("x-amz-content-sha256")
         .and_then(|want| super::body::payload_mismatch(body, want))
     {
-        let resp = o.failed(
-            st,
-            400,
-            ErrorCode::XAmzContentSHA256Mismatch,
-            format!("sigtap: {why}"),
-        );
+        let (status, code) =
+            policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect);
+        let resp = o.failed(st, status, code, format!("sigtap: {why}"));
         return write_local(client, resp, close).await.is_ok();
     }
     if body.is_empty() {

@@ -13,7 +13,7 @@ pub mod upstream;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{Credential, KeyStore};
 use crate::inspect::Inspector;
-use crate::policy::Action;
+use crate::policy::{self, Action};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, parse_http_date, rfc3339};
 use body::{full, BoxError, Checked, Meter, ProxyBody};
@@ -780,9 +780,8 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
             {
                 Ok(()) => decision,
                 Err(message) => Decision::Reject {
-                    status: 403,
-                    code: ErrorCode::AccessDenied,
-                    message,
+                    answer: policy::ACCESS_DENIED,
+                    message: Some(message),
                 },
             }
         }
@@ -790,20 +789,17 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
     };
     let mut reframe: Option<decide::Reframing> = None;
     let (outgoing, action, resigned_as) = match decision {
-        Decision::Reject {
-            status,
-            code,
-            message,
-        } => {
-            let extra = if code == ErrorCode::SignatureDoesNotMatch {
+        Decision::Reject { answer, message } => {
+            let e = answer.get(dialect);
+            let extra = if e.code == ErrorCode::SignatureDoesNotMatch {
                 errors::signature_extras(dialect, &report.stages, &rec.tokens)
             } else {
                 Vec::new()
             };
             let doc = ErrorDoc {
-                status,
-                code,
-                message,
+                status: e.status,
+                code: e.code,
+                message: message.unwrap_or_else(|| e.message.to_string()),
                 extra,
                 resource: format!("{client_host}{}", wire.path),
             };
@@ -1030,9 +1026,9 @@ async fn forward_hyper(
                 })
                 .unwrap_or_else(|| describe_client_error(&e));
             let (status, code) = if meter.hash_mismatch().is_some() {
-                (400, ErrorCode::XAmzContentSHA256Mismatch)
+                policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect)
             } else if meter.chunk_mismatch().is_some() {
-                (403, ErrorCode::SignatureDoesNotMatch)
+                policy::body_answer(crate::findings::code::CHUNK_SIGNATURE_MISMATCH, o.dialect)
             } else {
                 (502, ErrorCode::BadGateway)
             };
