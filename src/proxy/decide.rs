@@ -8,6 +8,14 @@ use crate::sig::v4::{self, Rules, SigningKeyCache};
 use crate::sig::{cos, v2, Carrier, Scheme};
 use crate::wire::Request;
 
+// in files of their own, so each can follow its function when re-signing moves out
+#[cfg(test)]
+#[path = "resign_tests.rs"]
+mod resign_tests;
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
+
 /// `--resign`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResignMode {
