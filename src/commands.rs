@@ -301,7 +301,7 @@ fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
             }
             Ok(0)
         }
-        Some(c) => match crate::findings::entry(&c) {
+        Some(c) => match crate::findings::Code::parse(&c).and_then(crate::findings::entry) {
             Some(e) => {
                 println!(
                     "{} — {}\n\n{}\n\nHow to fix: {}",

@@ -25,7 +25,7 @@ impl Severity {
 /// One observation about a request.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
-    pub code: &'static str,
+    pub code: Code,
     pub severity: Severity,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -37,7 +37,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(code: &'static str, severity: Severity, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, severity: Severity, message: impl Into<String>) -> Self {
         Finding {
             code,
             severity,
@@ -47,13 +47,13 @@ impl Finding {
             fix: entry(code).map(|e| e.fix.to_string()),
         }
     }
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Error, message)
     }
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Warning, message)
     }
-    pub fn info(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn info(code: Code, message: impl Into<String>) -> Self {
         Self::new(code, Severity::Info, message)
     }
     pub fn with_cause(mut self, cause: &'static str) -> Self {
@@ -70,45 +70,174 @@ impl Finding {
     }
 }
 
-/// Finding codes (stable: add, never rename).
+/// A finding code. Its text (`Display`, serde) is stable: add, never rename.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Code {
+    NoSignature,
+    MalformedAuth,
+    UnknownAccessKey,
+    SignatureMismatch,
+    Expired,
+    NotYetValid,
+    ClockSkew,
+    ExpiresTooLong,
+    MissingSignedHeader,
+    UnsignedHeader,
+    PayloadHashMismatch,
+    ChunkSignatureMismatch,
+    CredentialScopeMismatch,
+    MissingContentSha256,
+    MalformedChunkedBody,
+    DecodedLengthMismatch,
+    BodyIncomplete,
+    InvalidToken,
+    MissingToken,
+    SignatureReading,
+    HostNotSigned,
+    TempKeyWindowTooLong,
+    EmptyWindow,
+    BatchDeleteLeadingSlash,
+    CopySourceMalformed,
+    UnsignedResponseParam,
+    NoSuchUpload,
+    UpstreamError,
+    UpstreamClock,
+    DuplicateSignedParam,
+    UnsignedSignTime,
+}
+
+impl Code {
+    /// Every code, in catalog order.
+    pub const ALL: &'static [Code] = &[
+        Code::NoSignature,
+        Code::MalformedAuth,
+        Code::UnknownAccessKey,
+        Code::SignatureMismatch,
+        Code::Expired,
+        Code::NotYetValid,
+        Code::ClockSkew,
+        Code::ExpiresTooLong,
+        Code::MissingSignedHeader,
+        Code::UnsignedHeader,
+        Code::PayloadHashMismatch,
+        Code::ChunkSignatureMismatch,
+        Code::CredentialScopeMismatch,
+        Code::MissingContentSha256,
+        Code::MalformedChunkedBody,
+        Code::DecodedLengthMismatch,
+        Code::BodyIncomplete,
+        Code::InvalidToken,
+        Code::MissingToken,
+        Code::SignatureReading,
+        Code::HostNotSigned,
+        Code::TempKeyWindowTooLong,
+        Code::EmptyWindow,
+        Code::BatchDeleteLeadingSlash,
+        Code::CopySourceMalformed,
+        Code::UnsignedResponseParam,
+        Code::NoSuchUpload,
+        Code::UpstreamError,
+        Code::UpstreamClock,
+        Code::DuplicateSignedParam,
+        Code::UnsignedSignTime,
+    ];
+
+    /// The stable text users' scripts match on.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Code::NoSignature => "no-signature",
+            Code::MalformedAuth => "malformed-auth",
+            Code::UnknownAccessKey => "unknown-access-key",
+            Code::SignatureMismatch => "signature-mismatch",
+            Code::Expired => "expired",
+            Code::NotYetValid => "not-yet-valid",
+            Code::ClockSkew => "clock-skew",
+            Code::ExpiresTooLong => "expires-too-long",
+            Code::MissingSignedHeader => "missing-signed-header",
+            Code::UnsignedHeader => "unsigned-header",
+            Code::PayloadHashMismatch => "payload-hash-mismatch",
+            Code::ChunkSignatureMismatch => "chunk-signature-mismatch",
+            Code::CredentialScopeMismatch => "credential-scope-mismatch",
+            Code::MissingContentSha256 => "missing-content-sha256",
+            Code::MalformedChunkedBody => "malformed-chunked-body",
+            Code::DecodedLengthMismatch => "decoded-length-mismatch",
+            Code::BodyIncomplete => "body-incomplete",
+            Code::InvalidToken => "invalid-token",
+            Code::MissingToken => "missing-token",
+            Code::SignatureReading => "signature-reading",
+            Code::HostNotSigned => "host-not-signed",
+            Code::TempKeyWindowTooLong => "temp-key-window-too-long",
+            Code::EmptyWindow => "empty-window",
+            Code::BatchDeleteLeadingSlash => "batch-delete-leading-slash",
+            Code::CopySourceMalformed => "copy-source-malformed",
+            Code::UnsignedResponseParam => "unsigned-response-param",
+            Code::NoSuchUpload => "no-such-upload",
+            Code::UpstreamError => "upstream-error",
+            Code::UpstreamClock => "upstream-clock",
+            Code::DuplicateSignedParam => "duplicate-signed-param",
+            Code::UnsignedSignTime => "unsigned-sign-time",
+        }
+    }
+
+    /// The code whose text is `s`.
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The codes by their old names, so call sites read `code::EXPIRED`.
 pub mod code {
-    pub const NO_SIGNATURE: &str = "no-signature";
-    pub const MALFORMED_AUTH: &str = "malformed-auth";
-    pub const UNKNOWN_ACCESS_KEY: &str = "unknown-access-key";
-    pub const SIGNATURE_MISMATCH: &str = "signature-mismatch";
-    pub const EXPIRED: &str = "expired";
-    pub const NOT_YET_VALID: &str = "not-yet-valid";
-    pub const CLOCK_SKEW: &str = "clock-skew";
-    pub const EXPIRES_TOO_LONG: &str = "expires-too-long";
-    pub const MISSING_SIGNED_HEADER: &str = "missing-signed-header";
-    pub const UNSIGNED_HEADER: &str = "unsigned-header";
-    pub const PAYLOAD_HASH_MISMATCH: &str = "payload-hash-mismatch";
-    pub const CHUNK_SIGNATURE_MISMATCH: &str = "chunk-signature-mismatch";
-    pub const CREDENTIAL_SCOPE_MISMATCH: &str = "credential-scope-mismatch";
-    pub const MISSING_CONTENT_SHA256: &str = "missing-content-sha256";
-    pub const MALFORMED_CHUNKED_BODY: &str = "malformed-chunked-body";
-    pub const DECODED_LENGTH_MISMATCH: &str = "decoded-length-mismatch";
-    pub const BODY_INCOMPLETE: &str = "body-incomplete";
-    pub const INVALID_TOKEN: &str = "invalid-token";
-    pub const MISSING_TOKEN: &str = "missing-token";
-    pub const SIGNATURE_READING: &str = "signature-reading";
-    pub const HOST_NOT_SIGNED: &str = "host-not-signed";
-    pub const TEMP_KEY_WINDOW_TOO_LONG: &str = "temp-key-window-too-long";
-    pub const EMPTY_WINDOW: &str = "empty-window";
-    pub const BATCH_DELETE_LEADING_SLASH: &str = "batch-delete-leading-slash";
-    pub const COPY_SOURCE_MALFORMED: &str = "copy-source-malformed";
-    pub const UNSIGNED_RESPONSE_PARAM: &str = "unsigned-response-param";
-    pub const NO_SUCH_UPLOAD: &str = "no-such-upload";
-    pub const UPSTREAM_ERROR: &str = "upstream-error";
-    pub const UPSTREAM_CLOCK: &str = "upstream-clock";
-    pub const DUPLICATE_SIGNED_PARAM: &str = "duplicate-signed-param";
-    pub const UNSIGNED_SIGN_TIME: &str = "unsigned-sign-time";
+    use super::Code;
+
+    pub const NO_SIGNATURE: Code = Code::NoSignature;
+    pub const MALFORMED_AUTH: Code = Code::MalformedAuth;
+    pub const UNKNOWN_ACCESS_KEY: Code = Code::UnknownAccessKey;
+    pub const SIGNATURE_MISMATCH: Code = Code::SignatureMismatch;
+    pub const EXPIRED: Code = Code::Expired;
+    pub const NOT_YET_VALID: Code = Code::NotYetValid;
+    pub const CLOCK_SKEW: Code = Code::ClockSkew;
+    pub const EXPIRES_TOO_LONG: Code = Code::ExpiresTooLong;
+    pub const MISSING_SIGNED_HEADER: Code = Code::MissingSignedHeader;
+    pub const UNSIGNED_HEADER: Code = Code::UnsignedHeader;
+    pub const PAYLOAD_HASH_MISMATCH: Code = Code::PayloadHashMismatch;
+    pub const CHUNK_SIGNATURE_MISMATCH: Code = Code::ChunkSignatureMismatch;
+    pub const CREDENTIAL_SCOPE_MISMATCH: Code = Code::CredentialScopeMismatch;
+    pub const MISSING_CONTENT_SHA256: Code = Code::MissingContentSha256;
+    pub const MALFORMED_CHUNKED_BODY: Code = Code::MalformedChunkedBody;
+    pub const DECODED_LENGTH_MISMATCH: Code = Code::DecodedLengthMismatch;
+    pub const BODY_INCOMPLETE: Code = Code::BodyIncomplete;
+    pub const INVALID_TOKEN: Code = Code::InvalidToken;
+    pub const MISSING_TOKEN: Code = Code::MissingToken;
+    pub const SIGNATURE_READING: Code = Code::SignatureReading;
+    pub const HOST_NOT_SIGNED: Code = Code::HostNotSigned;
+    pub const TEMP_KEY_WINDOW_TOO_LONG: Code = Code::TempKeyWindowTooLong;
+    pub const EMPTY_WINDOW: Code = Code::EmptyWindow;
+    pub const BATCH_DELETE_LEADING_SLASH: Code = Code::BatchDeleteLeadingSlash;
+    pub const COPY_SOURCE_MALFORMED: Code = Code::CopySourceMalformed;
+    pub const UNSIGNED_RESPONSE_PARAM: Code = Code::UnsignedResponseParam;
+    pub const NO_SUCH_UPLOAD: Code = Code::NoSuchUpload;
+    pub const UPSTREAM_ERROR: Code = Code::UpstreamError;
+    pub const UPSTREAM_CLOCK: Code = Code::UpstreamClock;
+    pub const DUPLICATE_SIGNED_PARAM: Code = Code::DuplicateSignedParam;
+    pub const UNSIGNED_SIGN_TIME: Code = Code::UnsignedSignTime;
 }
 
 /// One catalog entry: what a code means and how to fix it.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
-    pub code: &'static str,
+    pub code: Code,
     pub title: &'static str,
     pub explanation: &'static str,
     pub fix: &'static str,
@@ -125,7 +254,7 @@ pub const CATALOG: &[Entry] = &[
     Entry {
         code: code::MALFORMED_AUTH,
         title: "The signature cannot be parsed",
-        explanation: "The Authorization header or the presigned parameters are not in the shape the scheme defines (missing fields, a bad date, a signature that is not hex/base64, an unknown algorithm). The service answers 400 AuthorizationHeaderMalformed / AuthorizationQueryParametersError (COS: 403 AccessDenied).",
+        explanation: "The Authorization header or the presigned parameters are not in the shape the scheme defines (missing fields, a bad date, a signature that is not hex/base64, an unknown algorithm). S3 answers 400 AuthorizationHeaderMalformed (header) / AuthorizationQueryParametersError (presigned URL); COS answers 403 InvalidSecurity.",
         fix: "Check the client's signing code or version; compare with the output of `sigtap sign` for the same request.",
     },
     Entry {
@@ -221,7 +350,7 @@ pub const CATALOG: &[Entry] = &[
     Entry {
         code: code::INVALID_TOKEN,
         title: "The session token differs from the key's token",
-        explanation: "The request carries a session token other than the one configured for this temporary access key. The service answers InvalidToken.",
+        explanation: "The request carries a session token other than the one configured for this temporary access key. S3 answers 400 InvalidToken.",
         fix: "Use the session token issued together with the temporary key.",
     },
     Entry {
@@ -305,7 +434,7 @@ pub const CATALOG: &[Entry] = &[
 ];
 
 /// Looks a code up in the catalog.
-pub fn entry(code: &str) -> Option<&'static Entry> {
+pub fn entry(code: Code) -> Option<&'static Entry> {
     CATALOG.iter().find(|e| e.code == code)
 }
 
@@ -320,24 +449,40 @@ mod tests {
             assert!(seen.insert(e.code), "duplicate {}", e.code);
             assert!(!e.fix.is_empty() && !e.explanation.is_empty());
         }
-        for c in [
-            code::NO_SIGNATURE,
-            code::MALFORMED_AUTH,
-            code::UNKNOWN_ACCESS_KEY,
-            code::SIGNATURE_MISMATCH,
-            code::EXPIRED,
-            code::NOT_YET_VALID,
-            code::CLOCK_SKEW,
-            code::EXPIRES_TOO_LONG,
-            code::MISSING_SIGNED_HEADER,
-            code::UNSIGNED_HEADER,
-            code::PAYLOAD_HASH_MISMATCH,
-            code::CHUNK_SIGNATURE_MISMATCH,
-            code::CREDENTIAL_SCOPE_MISMATCH,
-            code::DUPLICATE_SIGNED_PARAM,
-            code::UNSIGNED_SIGN_TIME,
-        ] {
+        for &c in Code::ALL {
             assert!(entry(c).is_some(), "{c} missing from the catalog");
         }
+        assert_eq!(CATALOG.len(), Code::ALL.len());
+    }
+
+    /// The texts are a contract (JSON output, `sigtap explain`, users' scripts).
+    #[test]
+    fn codes_print_and_serialize_as_their_stable_text() {
+        for (c, text) in [
+            (code::NO_SIGNATURE, "no-signature"),
+            (code::MALFORMED_AUTH, "malformed-auth"),
+            (code::SIGNATURE_MISMATCH, "signature-mismatch"),
+            (code::EXPIRED, "expired"),
+            (code::CLOCK_SKEW, "clock-skew"),
+            (code::PAYLOAD_HASH_MISMATCH, "payload-hash-mismatch"),
+            (code::CREDENTIAL_SCOPE_MISMATCH, "credential-scope-mismatch"),
+            (code::DUPLICATE_SIGNED_PARAM, "duplicate-signed-param"),
+            (code::UNSIGNED_SIGN_TIME, "unsigned-sign-time"),
+        ] {
+            assert_eq!(c.to_string(), text);
+            assert_eq!(serde_json::to_value(c).unwrap(), text);
+        }
+        for &c in Code::ALL {
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+        }
+        assert_eq!(
+            format!("{:>8}|", code::EXPIRED),
+            " expired|",
+            "Display pads"
+        );
+        assert_eq!(Code::parse("Expired"), None);
+        let f = Finding::error(code::EXPIRED, "m");
+        assert_eq!(serde_json::to_value(&f).unwrap()["code"], "expired");
     }
 }

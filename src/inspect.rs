@@ -5,7 +5,7 @@ use crate::clock::UnixTime;
 use crate::credentials::{Credential, KeyStore};
 use crate::diagnose::time::{self as timediag, ClientTime, TimeFacts};
 use crate::diagnose::{lints, mismatch};
-use crate::findings::{code, Finding, Severity};
+use crate::findings::{code, Code, Finding, Severity};
 // signatures in messages are cut where the message is made: messages reach the logs
 use crate::redact::shorten;
 use crate::sig::crypto::sha256;
@@ -108,12 +108,42 @@ impl Report {
         }
     }
 
-    pub fn has(&self, code: &str) -> bool {
+    pub fn has(&self, code: Code) -> bool {
         self.findings.iter().any(|f| f.code == code)
     }
 
     fn push(&mut self, f: Finding) {
         self.findings.push(f);
+    }
+}
+
+#[cfg(test)]
+impl Report {
+    /// A report as `inspect` leaves it, made from findings alone (each with the message
+    /// "CODE happened"): Invalid with an error, Unverified without a scheme or a known key.
+    pub(crate) fn from_findings(
+        scheme: Scheme,
+        carrier: Carrier,
+        findings: &[(Code, Severity)],
+    ) -> Report {
+        let req = Request::parse(b"GET /k HTTP/1.1\r\nHost: b.example\r\n\r\n")
+            .expect("a plain request parses");
+        let mut r = Report::new(&req, 1_736_929_800);
+        r.scheme = scheme;
+        r.carrier = carrier;
+        r.access_key = (scheme != Scheme::None).then(|| "AKIDEXAMPLE".into());
+        r.findings = findings
+            .iter()
+            .map(|&(c, s)| Finding::new(c, s, format!("{c} happened")))
+            .collect();
+        r.verdict = if r.findings.iter().any(|f| f.severity == Severity::Error) {
+            Verdict::Invalid
+        } else if scheme == Scheme::None || r.has(code::UNKNOWN_ACCESS_KEY) {
+            Verdict::Unverified
+        } else {
+            Verdict::Valid
+        };
+        r
     }
 }
 

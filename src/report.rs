@@ -1,6 +1,6 @@
 //! Rendering a [`Report`](crate::inspect::Report) as JSON (one object) or as a compact human report.
 
-use crate::findings::Severity;
+use crate::findings::{code, Code, Severity};
 use crate::inspect::{window_text, Report, Verdict};
 use crate::redact::{escape, escape_bytes};
 use crate::timefmt::rfc3339;
@@ -45,12 +45,12 @@ pub fn to_json(r: &Report) -> Value {
 }
 
 /// Which error leads the headline: time and key problems first, then the signature.
-fn headline_rank(code: &str) -> u8 {
-    match code {
-        "malformed-auth" => 0,
-        "expired" | "not-yet-valid" | "clock-skew" => 1,
-        "credential-scope-mismatch" | "expires-too-long" => 2,
-        "signature-mismatch" => 3,
+fn headline_rank(c: Code) -> u8 {
+    match c {
+        code::MALFORMED_AUTH => 0,
+        code::EXPIRED | code::NOT_YET_VALID | code::CLOCK_SKEW => 1,
+        code::CREDENTIAL_SCOPE_MISMATCH | code::EXPIRES_TOO_LONG => 2,
+        code::SIGNATURE_MISMATCH => 3,
         _ => 4,
     }
 }
@@ -90,7 +90,7 @@ pub fn to_human(r: &Report, color: bool) -> String {
             let short = first.split(" (").next().unwrap_or(first);
             let short: String = short.chars().take(90).collect();
             let short = escape(&short);
-            let lead = if short.starts_with(f.code) {
+            let lead = if short.starts_with(f.code.as_str()) {
                 short.into_owned()
             } else {
                 format!("{}: {short}", f.code)
@@ -141,7 +141,7 @@ pub fn to_human(r: &Report, color: bool) -> String {
         out.push_str(&format!(
             "  {} {}{}: {}\n",
             p.c(c, label),
-            p.c("1", f.code),
+            p.c("1", f.code.as_str()),
             f.cause.map(|c| format!(" [{c}]")).unwrap_or_default(),
             lines(&f.message, "\n          ")
         ));

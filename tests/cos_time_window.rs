@@ -198,7 +198,7 @@ fn the_proxy_never_re_signs_an_edited_q_sign_time() {
             ] {
                 let d = decide(&r, mode, SignAs::Keep, host_changed, true);
                 assert!(
-                    matches!(d, Decision::Reject { status: 403, .. }),
+                    matches!(&d, Decision::Reject { answer, .. } if answer.cos.status == 403),
                     "presign={presign} now={now} {mode:?} host_changed={host_changed}: {d:?}\n{}",
                     summary(&r)
                 );

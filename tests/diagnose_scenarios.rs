@@ -8,6 +8,7 @@ mod common;
 use common::load_json;
 use serde_json::Value;
 use sigtap::credentials::{Credential, KeyStore};
+use sigtap::findings::{code, Code};
 use sigtap::inspect::Inspector;
 use sigtap::wire::Request;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ fn sdk_requests_broken_in_real_ways_get_the_right_cause() {
     assert!(scenarios.len() >= 15, "only {} scenarios", scenarios.len());
     let mut failures = Vec::new();
     let mut causes_seen = std::collections::BTreeSet::new();
+    let code_of = |c: &str| Code::parse(c).unwrap_or_else(|| panic!("unknown finding code {c:?}"));
     for s in scenarios {
         let name = s["name"].as_str().unwrap();
         let req = Request::parse(s["request"].as_str().unwrap().as_bytes()).unwrap();
@@ -44,7 +46,7 @@ fn sdk_requests_broken_in_real_ways_get_the_right_cause() {
             continue;
         }
         for c in e["codes_all"].as_array().unwrap() {
-            if !r.has(c.as_str().unwrap()) {
+            if !r.has(code_of(c.as_str().unwrap())) {
                 failures.push(format!(
                     "{name}: missing {c}: {:?}",
                     r.findings.iter().map(|f| f.code).collect::<Vec<_>>()
@@ -57,11 +59,12 @@ fn sdk_requests_broken_in_real_ways_get_the_right_cause() {
             .into_iter()
             .flatten()
         {
-            if r.has(c.as_str().unwrap()) {
+            if r.has(code_of(c.as_str().unwrap())) {
                 failures.push(format!("{name}: unexpected {c}"));
             }
         }
-        for (code, cause) in e["causes"].as_object().unwrap() {
+        for (name_of_code, cause) in e["causes"].as_object().unwrap() {
+            let code = code_of(name_of_code);
             let got = r
                 .findings
                 .iter()
@@ -73,7 +76,7 @@ fn sdk_requests_broken_in_real_ways_get_the_right_cause() {
                 causes_seen.insert(cause.as_str().unwrap().to_string());
             }
             // mismatch explanations carry a diff between the wire and the signed text
-            if code == "signature-mismatch" && cause != "wrong-secret" {
+            if code == code::SIGNATURE_MISMATCH && cause != "wrong-secret" {
                 let f = r.findings.iter().find(|f| f.code == code).unwrap();
                 if !f.evidence.contains_key("diff") {
                     failures.push(format!("{name}: no diff in the explanation"));

@@ -58,12 +58,13 @@ fn saved_fuzz_inputs_do_not_panic() {
             target: text.clone(),
             note: Some(text.clone()),
             upstream_error_code: Some(text.clone()),
-            findings: vec![
-                sigtap::findings::Finding::error("signature-mismatch", text.clone())
-                    .with("provided", text.clone()),
-            ],
+            findings: vec![sigtap::findings::Finding::error(
+                sigtap::findings::code::SIGNATURE_MISMATCH,
+                text.clone(),
+            )
+            .with("provided", text.clone())],
             tokens: vec![text.clone()],
-            action: "rejected",
+            action: sigtap::policy::Action::Rejected,
             ..Default::default()
         };
         let _ = r.to_human(false);

@@ -25,7 +25,7 @@ fn the_record_names_the_host_in_both_formats() {
         method: "GET".into(),
         host: Some("photos-1250000000.cos.ap-guangzhou.myqcloud.com".into()),
         target: "/cat.jpg".into(),
-        action: "forwarded",
+        action: sigtap::policy::Action::Forwarded,
         status: 200,
         ..Default::default()
     };

@@ -26,7 +26,7 @@ fn record(target: &str) -> Record {
         scheme: "sigv4".into(),
         carrier: "query".into(),
         verdict: "invalid".into(),
-        action: "rejected",
+        action: sigtap::policy::Action::Rejected,
         status: 403,
         ..Default::default()
     }

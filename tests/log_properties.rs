@@ -58,7 +58,7 @@ fn record(f: Vec<String>, tok: String, pick: u8) -> Record {
             error,
             Finding::warning(code::UNKNOWN_ACCESS_KEY, f[11].clone()),
         ],
-        action: ["forwarded", "resigned", "rejected", "refused"][usize::from(pick % 4)],
+        action: sigtap::policy::Action::ALL[usize::from(pick % 4)],
         status: u16::from(pick) * 3,
         tokens: vec![tok],
         ..Default::default()

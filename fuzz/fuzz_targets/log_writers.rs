@@ -5,10 +5,10 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sigtap::findings::{code, Finding};
+use sigtap::policy::Action;
 use sigtap::proxy::log::Record;
 use sigtap::redact;
 
-const ACTIONS: [&str; 4] = ["forwarded", "resigned", "rejected", "refused"];
 
 fuzz_target!(|data: &[u8]| {
     let mut f: Vec<String> = data
@@ -52,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
             error,
             Finding::warning(code::UNKNOWN_ACCESS_KEY, f[13].clone()),
         ],
-        action: ACTIONS[usize::from(pick >> 6)],
+        action: Action::ALL[usize::from(pick >> 6)],
         status: u16::from(pick) * 3,
         tokens: vec![f[17].clone()],
         ..Default::default()

@@ -1,8 +1,9 @@
 //! Upstream error documents (COS and S3 XML) as typed values, the upstream's clock, and the
 //! correlation of both with sigtap's own diagnosis.
 
-use crate::findings::{code, Finding};
+use crate::findings::{code, Code, Finding};
 use crate::inspect::Report;
+use crate::service_error::ErrorCode;
 use crate::timefmt::{human_duration, parse_amz_date, parse_http_date, parse_user_time, rfc3339};
 use crate::wire::Response;
 use base64::Engine;
@@ -172,9 +173,9 @@ pub fn correlate(resp: &Response, report: &Report) -> Vec<Finding> {
         return out;
     };
     let mut msg = format!("upstream answered {} {}: {}", e.status, e.code, e.message);
-    let local_codes: Vec<&str> = report.findings.iter().map(|f| f.code).collect();
-    match e.code.as_str() {
-        "SignatureDoesNotMatch" => {
+    let local_codes: Vec<Code> = report.findings.iter().map(|f| f.code).collect();
+    match ErrorCode::parse(&e.code) {
+        Some(ErrorCode::SignatureDoesNotMatch) => {
             let theirs = e.string_to_sign.as_deref();
             let ours = report.stages.string_to_sign.as_deref();
             match (theirs, ours) {
@@ -193,12 +194,15 @@ pub fn correlate(resp: &Response, report: &Report) -> Vec<Finding> {
                 msg.push_str("; sigtap found the signature valid with the key it holds: the upstream may hold another secret for this key, or canonicalize differently");
             }
         }
-        "RequestTimeTooSkewed" | "AccessDenied" | "ExpiredToken" => {
-            if let Some(f) = report
-                .findings
-                .iter()
-                .find(|f| matches!(f.code, "expired" | "not-yet-valid" | "clock-skew"))
-            {
+        Some(
+            ErrorCode::RequestTimeTooSkewed | ErrorCode::AccessDenied | ErrorCode::ExpiredToken,
+        ) => {
+            if let Some(f) = report.findings.iter().find(|f| {
+                matches!(
+                    f.code,
+                    code::EXPIRED | code::NOT_YET_VALID | code::CLOCK_SKEW
+                )
+            }) {
                 msg.push_str(&format!(
                     "; sigtap's diagnosis: {} ({})",
                     f.code,

@@ -6,12 +6,13 @@ pub mod fail;
 pub mod store;
 
 use crate::clock::{Clock, SystemClock};
-use crate::findings::code;
+use crate::findings::{code, Code};
 use crate::inspect::{Inspector, Report, Verdict};
+use crate::policy;
 use crate::proxy::body::{full, ProxyBody};
-use crate::proxy::errors::{self, Dialect, ErrorDoc};
+use crate::proxy::errors::{self, Dialect, ErrorCode, ErrorDoc};
 use crate::record::matcher::{Match, Matcher};
-use crate::sig::Scheme;
+use crate::sig::{Carrier, Scheme};
 use crate::timefmt::{http_date, rfc3339};
 use bytes::Bytes;
 use fail::{Faults, Kind};
@@ -154,70 +155,53 @@ pub async fn serve(
     }
 }
 
-fn error_for(report: &Report) -> Option<(u16, &'static str, String)> {
-    let has = |c: &str| report.has(c);
-    if report.scheme == Scheme::None {
-        return Some((403, "AccessDenied", "Access Denied.".into()));
-    }
+/// The service's answer to one finding, in the dialect the client speaks.
+fn service(c: Code, carrier: Carrier, dialect: Dialect) -> Option<(u16, ErrorCode, String)> {
+    let e = policy::answer(c, carrier).get(dialect);
+    Some((e.status, e.code, e.message.to_string()))
+}
+
+/// What the service answers for a report, in the order it checks: the signature's shape, the
+/// key, the time, the signature, the body, then anything else wrong.
+fn error_for(report: &Report, dialect: Dialect) -> Option<(u16, ErrorCode, String)> {
+    let has = |c: Code| report.has(c);
+    let carrier = report.carrier;
     if has(code::MALFORMED_AUTH) {
-        return Some((
-            400,
-            "AuthorizationHeaderMalformed",
-            "The authorization header is malformed.".into(),
-        ));
+        return service(code::MALFORMED_AUTH, carrier, dialect);
+    }
+    if report.scheme == Scheme::None {
+        return service(code::NO_SIGNATURE, carrier, dialect);
     }
     if report.verdict == Verdict::Unverified {
-        return Some((
-            403,
-            "InvalidAccessKeyId",
-            "The AWS Access Key Id you provided does not exist in our records.".into(),
-        ));
+        return service(code::UNKNOWN_ACCESS_KEY, carrier, dialect);
     }
-    if has(code::EXPIRED) {
-        return Some((403, "AccessDenied", "Request has expired".into()));
+    for c in [
+        code::EXPIRED,
+        code::CLOCK_SKEW,
+        code::NOT_YET_VALID,
+        code::SIGNATURE_MISMATCH,
+        code::CHUNK_SIGNATURE_MISMATCH,
+        code::MISSING_SIGNED_HEADER,
+        code::PAYLOAD_HASH_MISMATCH,
+        code::EXPIRES_TOO_LONG,
+        code::CREDENTIAL_SCOPE_MISMATCH,
+    ] {
+        if has(c) {
+            return service(c, carrier, dialect);
+        }
     }
-    if has(code::CLOCK_SKEW) || has(code::NOT_YET_VALID) {
-        return Some((
-            403,
-            "RequestTimeTooSkewed",
-            "The difference between the request time and the current time is too large.".into(),
-        ));
-    }
-    if has(code::SIGNATURE_MISMATCH)
-        || has(code::CHUNK_SIGNATURE_MISMATCH)
-        || has(code::MISSING_SIGNED_HEADER)
-    {
-        return Some((
-            403,
-            "SignatureDoesNotMatch",
-            "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
-        ));
-    }
-    if has(code::PAYLOAD_HASH_MISMATCH) {
-        return Some((
-            400,
-            "XAmzContentSHA256Mismatch",
-            "The provided 'x-amz-content-sha256' header does not match what was computed.".into(),
-        ));
-    }
-    if has(code::EXPIRES_TOO_LONG) || has(code::CREDENTIAL_SCOPE_MISMATCH) {
-        return Some((
-            400,
-            "AuthorizationQueryParametersError",
-            "The credential or expiry is not acceptable.".into(),
-        ));
-    }
-    report
+    let f = report
         .findings
         .iter()
-        .find(|f| f.severity == crate::findings::Severity::Error)
-        .map(|f| {
-            (
-                403,
-                "AccessDenied",
-                format!("Access Denied. ({})", f.message),
-            )
-        })
+        .find(|f| f.severity == crate::findings::Severity::Error)?;
+    let e = policy::answer(f.code, carrier).get(dialect);
+    // a plain refusal says which finding it is about
+    let message = if e == policy::ACCESS_DENIED.get(dialect) {
+        format!("{} ({})", e.message, f.message)
+    } else {
+        e.message.to_string()
+    };
+    Some((e.status, e.code, message))
 }
 
 async fn handle(mock: Arc<Mock>, req: HRequest<Incoming>) -> Result<HResponse<ProxyBody>, Reset> {
@@ -283,7 +267,7 @@ async fn answer(
     } else {
         Dialect::for_host(&host)
     };
-    let refuse = |status: u16, code: &'static str, message: String, extra| {
+    let refuse = |status: u16, code: ErrorCode, message: String, extra| {
         let doc = ErrorDoc {
             status,
             code,
@@ -305,7 +289,7 @@ async fn answer(
         if n > budget.limit() {
             return refuse(
                 400,
-                "EntityTooLarge",
+                ErrorCode::EntityTooLarge,
                 too_large_message(budget.limit()),
                 vec![
                     ("ProposedSize", n.to_string()),
@@ -316,7 +300,7 @@ async fn answer(
         if !held.grow(n) {
             return refuse(
                 503,
-                "ServiceUnavailable",
+                ErrorCode::ServiceUnavailable,
                 store::full_message(budget, n),
                 vec![],
             );
@@ -330,7 +314,7 @@ async fn answer(
     {
         return refuse(
             503,
-            "ServiceUnavailable",
+            ErrorCode::ServiceUnavailable,
             store::full_message(budget, announced.unwrap_or(0)),
             vec![],
         );
@@ -340,7 +324,7 @@ async fn answer(
         let Ok(frame) = frame else {
             return refuse(
                 400,
-                "IncompleteBody",
+                ErrorCode::IncompleteBody,
                 "You did not provide the number of bytes specified by the Content-Length HTTP header".into(),
                 vec![],
             );
@@ -354,7 +338,7 @@ async fn answer(
             if len > budget.limit() {
                 return refuse(
                     400,
-                    "EntityTooLarge",
+                    ErrorCode::EntityTooLarge,
                     too_large_message(budget.limit()),
                     vec![("MaxSizeAllowed", budget.limit().to_string())],
                 );
@@ -362,7 +346,7 @@ async fn answer(
             if !held.grow(data.len() as u64) {
                 return refuse(
                     503,
-                    "ServiceUnavailable",
+                    ErrorCode::ServiceUnavailable,
                     store::full_message(budget, 0),
                     vec![],
                 );
@@ -371,7 +355,7 @@ async fn answer(
         if body.try_reserve(data.len()).is_err() {
             return refuse(
                 503,
-                "ServiceUnavailable",
+                ErrorCode::ServiceUnavailable,
                 store::full_message(budget, len),
                 vec![],
             );
@@ -386,40 +370,36 @@ async fn answer(
         _ => Dialect::S3,
     };
     let injected = match fault {
-        Some((Kind::Skew, _)) => Some((
-            403,
-            "RequestTimeTooSkewed",
-            "The difference between the request time and the current time is too large."
-                .to_string(),
-        )),
-        Some((Kind::Expired, _)) => Some((403, "AccessDenied", "Request has expired".to_string())),
+        Some((Kind::Skew, _)) => service(code::CLOCK_SKEW, report.carrier, dialect),
+        Some((Kind::Expired, _)) => service(code::EXPIRED, report.carrier, dialect),
         Some((Kind::SlowDown, _)) => Some((
             503,
-            "SlowDown",
+            ErrorCode::SlowDown,
             "Please reduce your request rate.".to_string(),
         )),
         Some((Kind::Internal, _)) => Some((
             500,
-            "InternalError",
+            ErrorCode::InternalError,
             "We encountered an internal error. Please try again.".to_string(),
         )),
         _ => None,
     };
     let verdict = injected
-        .or_else(|| error_for(&report))
+        .or_else(|| error_for(&report, dialect))
         .or_else(|| wrong_region(&wire, &report, mock.cfg.region.as_deref()));
     if let Some((status, code, message)) = verdict {
+        let expired = policy::answer(code::EXPIRED, report.carrier).get(dialect);
         let mut extra = Vec::new();
         match code {
-            "SignatureDoesNotMatch" => {
+            ErrorCode::SignatureDoesNotMatch => {
                 let tokens = crate::proxy::log::request_tokens(&wire);
                 extra = errors::signature_extras(dialect, &report.stages, &tokens)
             }
-            "RequestTimeTooSkewed" => {
+            ErrorCode::RequestTimeTooSkewed => {
                 extra.push(("ServerTime", rfc3339(now)));
                 extra.push(("MaxAllowedSkewMilliseconds", "900000".into()));
             }
-            "AccessDenied" if message == "Request has expired" => {
+            ErrorCode::AccessDenied if message == expired.message => {
                 if let Some(w) = report.window {
                     extra.push(("Expires", rfc3339(w.end)));
                 }
@@ -479,7 +459,7 @@ async fn answer(
                     ));
                     let doc = ErrorDoc {
                         status: 404,
-                        code: "NoSuchKey",
+                        code: ErrorCode::NoSuchKey,
                         message: format!(
                             "sigtap mock: no recorded exchange matches this request; {why}"
                         ),
@@ -560,8 +540,8 @@ fn wrong_region(
     req: &crate::wire::Request,
     report: &Report,
     want: Option<&str>,
-) -> Option<(u16, &'static str, String)> {
-    use crate::sig::{v4, Carrier};
+) -> Option<(u16, ErrorCode, String)> {
+    use crate::sig::v4;
     let want = want?;
     if report.scheme != Scheme::Sigv4 {
         return None;
@@ -571,11 +551,17 @@ fn wrong_region(
         _ => v4::parse_header(req, req.header("authorization")?).ok()?,
     };
     (auth.scope.region != want).then(|| {
+        // S3-ERRORS.md §4: the header and the query form of the wrong-region message
+        let e = policy::answer(code::CREDENTIAL_SCOPE_MISMATCH, report.carrier).s3;
+        let what = match report.carrier {
+            Carrier::Query => "Error parsing the X-Amz-Credential parameter",
+            _ => "The authorization header is malformed",
+        };
         (
-            400,
-            "AuthorizationHeaderMalformed",
+            e.status,
+            e.code,
             format!(
-                "The authorization header is malformed; the region '{}' is wrong; expecting '{want}'",
+                "{what}; the region '{}' is wrong; expecting '{want}'",
                 auth.scope.region
             ),
         )
@@ -601,7 +587,7 @@ fn recorded(
             };
             let doc = ErrorDoc {
                 status: 500,
-                code: "InternalError",
+                code: ErrorCode::InternalError,
                 message: format!("sigtap mock: recorded #{} cannot be served: {why}", x.id),
                 extra: vec![],
                 resource: req.path.clone(),
@@ -727,6 +713,122 @@ mod tests {
             again,
             "sigtap mock: GET\\x1b[2J /b/k\\x1b]0;owned\\x07\\x0d served again from recorded #1"
         );
+    }
+
+    /// What the mock answers for a report, in each dialect: the policy table's rows, picked in
+    /// the order the service checks.
+    #[test]
+    fn reports_get_the_services_answer() {
+        use crate::findings::Severity::{Error as E, Info as I, Warning as W};
+        use ErrorCode::*;
+        use Scheme::{Cos, Sigv2, Sigv4};
+        type Want = Option<(u16, ErrorCode, &'static str)>;
+        const SDNM: Want = Some((
+            403,
+            SignatureDoesNotMatch,
+            "The request signature we calculated",
+        ));
+        type Findings = &'static [(Code, crate::findings::Severity)];
+        #[rustfmt::skip]
+        let cases: &[(&str, Scheme, Carrier, Findings, Want, Want)] = &[
+            ("valid", Sigv4, Carrier::Header, &[], None, None),
+            ("warnings only", Cos, Carrier::Header, &[(code::HOST_NOT_SIGNED, W)], None, None),
+            ("anonymous", Scheme::None, Carrier::None, &[(code::NO_SIGNATURE, I)],
+                Some((403, AccessDenied, "Access Denied.")), Some((403, AccessDenied, "Access Denied."))),
+            // settled (S3-ERRORS.md §4, COS-ERRORS.md §2): a header of an unknown scheme is
+            // malformed, not anonymous; a malformed presigned URL is a query-parameter error
+            ("unknown scheme", Scheme::None, Carrier::Header, &[(code::MALFORMED_AUTH, E)],
+                Some((400, AuthorizationHeaderMalformed, "The authorization header is malformed.")),
+                Some((403, InvalidSecurity, "Signature string is invalid"))),
+            ("malformed presigned", Sigv4, Carrier::Query, &[(code::MALFORMED_AUTH, E)],
+                Some((400, AuthorizationQueryParametersError, "")), Some((403, InvalidSecurity, ""))),
+            ("unknown key", Sigv2, Carrier::Header, &[(code::UNKNOWN_ACCESS_KEY, W)],
+                Some((403, InvalidAccessKeyId, "does not exist")), Some((403, InvalidAccessKeyId, "does not exist"))),
+            ("expired before a mismatch", Cos, Carrier::Query, &[(code::SIGNATURE_MISMATCH, E), (code::EXPIRED, E)],
+                Some((403, AccessDenied, "Request has expired")), Some((403, AccessDenied, "Request has expired"))),
+            ("not yet valid", Cos, Carrier::Header, &[(code::NOT_YET_VALID, E)],
+                Some((403, RequestTimeTooSkewed, "too large")), Some((403, RequestTimeTooSkewed, "too large"))),
+            ("missing signed header", Sigv4, Carrier::Header, &[(code::MISSING_SIGNED_HEADER, E)], SDNM, SDNM),
+            ("payload hash", Sigv4, Carrier::Header, &[(code::PAYLOAD_HASH_MISMATCH, E)],
+                Some((400, XAmzContentSHA256Mismatch, "x-amz-content-sha256")), None),
+            ("expires too long", Sigv4, Carrier::Query, &[(code::EXPIRES_TOO_LONG, E)],
+                Some((400, AuthorizationQueryParametersError, "less than 604800 seconds")), None),
+            // settled (S3-ERRORS.md §4): the header form of a scope error is the header's
+            ("scope in the header", Sigv4, Carrier::Header, &[(code::CREDENTIAL_SCOPE_MISMATCH, E)],
+                Some((400, AuthorizationHeaderMalformed, "")), None),
+            ("scope in the query", Sigv4, Carrier::Query, &[(code::CREDENTIAL_SCOPE_MISMATCH, E)],
+                Some((400, AuthorizationQueryParametersError, "X-Amz-Credential")), None),
+            // settled (S3-ERRORS.md §9, §6; the catalog said so): 400 InvalidRequest, InvalidToken
+            ("no x-amz-content-sha256", Sigv4, Carrier::Header, &[(code::MISSING_CONTENT_SHA256, E)],
+                Some((400, InvalidRequest, "x-amz-content-sha256")), None),
+            ("wrong token", Sigv4, Carrier::Header, &[(code::INVALID_TOKEN, E)],
+                Some((400, InvalidToken, "token is malformed")),
+                Some((403, AccessDenied, "Access Denied. (invalid-token happened)"))),
+            ("repeated signed param", Sigv2, Carrier::Query, &[(code::DUPLICATE_SIGNED_PARAM, E)],
+                Some((403, AccessDenied, "Access Denied. (duplicate-signed-param happened)")),
+                Some((403, AccessDenied, "Access Denied. (duplicate-signed-param happened)"))),
+            ("anything else", Cos, Carrier::Header, &[(code::MISSING_TOKEN, E)],
+                Some((403, AccessDenied, "Access Denied. (missing-token happened)")),
+                Some((403, AccessDenied, "Access Denied. (missing-token happened)"))),
+        ];
+        for &(name, scheme, carrier, findings, s3, cos) in cases {
+            let r = Report::from_findings(scheme, carrier, findings);
+            for (dialect, want) in [(Dialect::S3, s3), (Dialect::Cos, cos)] {
+                // `None` for COS on a SigV4-only finding: the dialect is never COS there
+                if want.is_none() && dialect == Dialect::Cos && scheme == Sigv4 {
+                    continue;
+                }
+                let got = error_for(&r, dialect);
+                let ok = match (want, &got) {
+                    (None, None) => true,
+                    (Some((st, c, text)), Some((gst, gc, gm))) => {
+                        (st, c) == (*gst, *gc) && gm.contains(text)
+                    }
+                    _ => false,
+                };
+                assert!(ok, "{name} {dialect:?}: want {want:?}, got {got:?}");
+            }
+        }
+    }
+
+    /// `--region`: S3's wrong-region answer, in the form of the signature's carrier.
+    #[test]
+    fn wrong_region_speaks_the_carriers_form() {
+        use crate::sig::v4;
+        let req =
+            crate::wire::Request::parse(b"GET /b/k HTTP/1.1\r\nHost: s3.amazonaws.com\r\n\r\n")
+                .unwrap();
+        for presign in [None, Some(600)] {
+            let s = v4::sign(
+                &req,
+                &v4::V4SignParams {
+                    access_key: "AKIDEXAMPLE",
+                    secret: "secret",
+                    session_token: None,
+                    region: "us-east-1",
+                    service: "s3",
+                    now: 1_736_929_800,
+                    rules: v4::Rules::S3,
+                    signed_headers: None,
+                    presign_expires: presign,
+                    payload_hash: None,
+                },
+                &v4::SigningKeyCache::new(),
+            );
+            let signed = s.plan.apply(&req);
+            let report = Inspector::default().inspect(&signed, 1_736_929_800);
+            let (status, code, message) =
+                wrong_region(&signed, &report, Some("eu-west-1")).unwrap();
+            let (want_code, want_text) = match presign {
+                None => (ErrorCode::AuthorizationHeaderMalformed, "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'"),
+                Some(_) => (ErrorCode::AuthorizationQueryParametersError, "Error parsing the X-Amz-Credential parameter; the region 'us-east-1' is wrong; expecting 'eu-west-1'"),
+            };
+            assert_eq!(
+                (status, code, message.as_str()),
+                (400, want_code, want_text)
+            );
+            assert!(wrong_region(&signed, &report, Some("us-east-1")).is_none());
+        }
     }
 
     #[test]

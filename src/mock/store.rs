@@ -1,6 +1,7 @@
 //! The mock's in-memory object store: buckets, objects, multipart uploads, and the S3 XML
 //! answers for them (the COS XML API uses the same documents).
 
+use crate::service_error::ErrorCode;
 use crate::sig::encode::{decoded_text, percent_decode, split_query, text};
 use crate::sig::v4::chunked::{Decoder, Event};
 use crate::timefmt::{http_date, rfc3339};
@@ -127,7 +128,11 @@ impl Drop for Reservation<'_> {
 }
 
 fn too_full(budget: &Budget, wanted: u64) -> Outcome {
-    err(503, "ServiceUnavailable", full_message(budget, wanted))
+    err(
+        503,
+        ErrorCode::ServiceUnavailable,
+        full_message(budget, wanted),
+    )
 }
 
 /// The message of a 503 for a body of `wanted` bytes (0 when unknown).
@@ -154,12 +159,12 @@ pub enum Outcome {
     },
     Err {
         status: u16,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
 }
 
-fn err(status: u16, code: &'static str, message: impl Into<String>) -> Outcome {
+fn err(status: u16, code: ErrorCode, message: impl Into<String>) -> Outcome {
     Outcome::Err {
         status,
         code,
@@ -311,7 +316,7 @@ impl Store {
             }
             return err(
                 405,
-                "MethodNotAllowed",
+                ErrorCode::MethodNotAllowed,
                 "The specified method is not allowed against this resource.",
             );
         };
@@ -320,7 +325,7 @@ impl Store {
                 "PUT" => {
                     if inner.buckets.contains_key(&bucket) {
                         if q.is_empty() {
-                            return err(409, "BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded and you already own it.");
+                            return err(409, ErrorCode::BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.");
                         }
                         return ok(200, vec![], Bytes::new());
                     }
@@ -339,13 +344,21 @@ impl Store {
                         vec![("x-amz-bucket-region", "us-east-1".into())],
                         Bytes::new(),
                     ),
-                    false => err(404, "NoSuchBucket", "The specified bucket does not exist"),
+                    false => err(
+                        404,
+                        ErrorCode::NoSuchBucket,
+                        "The specified bucket does not exist",
+                    ),
                 },
                 "DELETE" => match inner.buckets.get(&bucket) {
-                    None => err(404, "NoSuchBucket", "The specified bucket does not exist"),
+                    None => err(
+                        404,
+                        ErrorCode::NoSuchBucket,
+                        "The specified bucket does not exist",
+                    ),
                     Some(b) if !b.objects.is_empty() => err(
                         409,
-                        "BucketNotEmpty",
+                        ErrorCode::BucketNotEmpty,
                         "The bucket you tried to delete is not empty",
                     ),
                     Some(_) => {
@@ -355,7 +368,11 @@ impl Store {
                 },
                 "GET" => {
                     let Some(b) = inner.buckets.get(&bucket) else {
-                        return err(404, "NoSuchBucket", "The specified bucket does not exist");
+                        return err(
+                            404,
+                            ErrorCode::NoSuchBucket,
+                            "The specified bucket does not exist",
+                        );
                     };
                     if q.contains_key("location") {
                         return xml("<LocationConstraint/>".into());
@@ -364,7 +381,11 @@ impl Store {
                 }
                 "POST" if q.contains_key("delete") => {
                     let Some(b) = inner.buckets.get_mut(&bucket) else {
-                        return err(404, "NoSuchBucket", "The specified bucket does not exist");
+                        return err(
+                            404,
+                            ErrorCode::NoSuchBucket,
+                            "The specified bucket does not exist",
+                        );
                     };
                     let text = String::from_utf8_lossy(&body);
                     let mut out = String::from("<DeleteResult>");
@@ -384,18 +405,26 @@ impl Store {
                 }
                 _ => err(
                     405,
-                    "MethodNotAllowed",
+                    ErrorCode::MethodNotAllowed,
                     "The specified method is not allowed against this resource.",
                 ),
             };
         };
         if !inner.buckets.contains_key(&bucket) {
-            return err(404, "NoSuchBucket", "The specified bucket does not exist");
+            return err(
+                404,
+                ErrorCode::NoSuchBucket,
+                "The specified bucket does not exist",
+            );
         }
         match m {
             "PUT" if q.contains_key("uploadId") => {
                 let Some(up) = inner.uploads.get_mut(&q["uploadId"]) else {
-                    return err(404, "NoSuchUpload", "The specified upload does not exist.");
+                    return err(
+                        404,
+                        ErrorCode::NoSuchUpload,
+                        "The specified upload does not exist.",
+                    );
                 };
                 let n: u32 = q
                     .get("partNumber")
@@ -403,7 +432,7 @@ impl Store {
                     .unwrap_or(0);
                 let data = match payload(req, body) {
                     Ok(d) => d,
-                    Err(e) => return err(400, "InvalidRequest", e),
+                    Err(e) => return err(400, ErrorCode::InvalidRequest, e),
                 };
                 if !held.keep(data.len() as u64) {
                     return too_full(budget, data.len() as u64);
@@ -429,7 +458,11 @@ impl Store {
                         match inner.buckets.get(sb).and_then(|b| b.objects.get(sk)) {
                             Some(o) => (o.data.clone(), o.content_type.clone()),
                             None => {
-                                return err(404, "NoSuchKey", "The specified key does not exist.")
+                                return err(
+                                    404,
+                                    ErrorCode::NoSuchKey,
+                                    "The specified key does not exist.",
+                                )
                             }
                         }
                     }
@@ -440,7 +473,7 @@ impl Store {
                                 .unwrap_or("binary/octet-stream")
                                 .to_string(),
                         ),
-                        Err(e) => return err(400, "InvalidRequest", e),
+                        Err(e) => return err(400, ErrorCode::InvalidRequest, e),
                     },
                 };
                 // a copy shares the source's bytes, but is counted as held on its own
@@ -474,7 +507,11 @@ impl Store {
             }
             "GET" | "HEAD" => {
                 let Some(o) = inner.buckets[&bucket].objects.get(&key) else {
-                    return err(404, "NoSuchKey", "The specified key does not exist.");
+                    return err(
+                        404,
+                        ErrorCode::NoSuchKey,
+                        "The specified key does not exist.",
+                    );
                 };
                 let mut headers = vec![
                     ("etag", o.etag.clone()),
@@ -497,7 +534,7 @@ impl Store {
                         }
                         None => err(
                             416,
-                            "InvalidRange",
+                            ErrorCode::InvalidRange,
                             "The requested range is not satisfiable",
                         ),
                     };
@@ -542,7 +579,11 @@ impl Store {
             }
             "POST" if q.contains_key("uploadId") => {
                 let Some((_, _, parts)) = inner.uploads.remove(&q["uploadId"]) else {
-                    return err(404, "NoSuchUpload", "The specified upload does not exist.");
+                    return err(
+                        404,
+                        ErrorCode::NoSuchUpload,
+                        "The specified upload does not exist.",
+                    );
                 };
                 let mut data = Vec::new();
                 let mut md5s = Vec::new();
@@ -582,7 +623,7 @@ impl Store {
             }
             _ => err(
                 405,
-                "MethodNotAllowed",
+                ErrorCode::MethodNotAllowed,
                 "The specified method is not allowed against this resource.",
             ),
         }

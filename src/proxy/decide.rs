@@ -3,9 +3,18 @@
 use crate::credentials::Credential;
 use crate::findings::{code, Severity};
 use crate::inspect::{Report, Verdict};
+use crate::policy::{self, Answer};
 use crate::sig::v4::{self, Rules, SigningKeyCache};
 use crate::sig::{cos, v2, Carrier, Scheme};
 use crate::wire::Request;
+
+// in files of their own, so each can follow its function when re-signing moves out
+#[cfg(test)]
+#[path = "resign_tests.rs"]
+mod resign_tests;
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;
 
 /// `--resign`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,11 +40,11 @@ pub enum Decision {
     Forward { note: Option<String> },
     /// Re-sign with this key (the client's own, or the upstream identity) and send it on.
     Resign { reason: String, identity: bool },
-    /// Answer locally with an error document.
+    /// Answer locally with the service's error document, in the dialect the client speaks.
     Reject {
-        status: u16,
-        code: &'static str,
-        message: String,
+        answer: Answer,
+        /// sigtap's own words; `None`: the service's message.
+        message: Option<String>,
     },
 }
 
@@ -71,15 +80,13 @@ pub fn decide(
     }) {
         return if r.has(code::SIGNATURE_MISMATCH) {
             Decision::Reject {
-                status: 403,
-                code: "SignatureDoesNotMatch",
-                message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
+                answer: policy::answer(code::SIGNATURE_MISMATCH, r.carrier),
+                message: None,
             }
         } else {
             Decision::Reject {
-                status: 403,
-                code: "AccessDenied",
-                message: format!("sigtap: {}", f.message),
+                answer: policy::answer(f.code, r.carrier),
+                message: Some(format!("sigtap: {}", f.message)),
             }
         };
     }
@@ -92,9 +99,10 @@ pub fn decide(
             }
         } else {
             Decision::Reject {
-                status: 403,
-                code: "AccessDenied",
-                message: "sigtap --resign always has no upstream identity to sign with".into(),
+                answer: policy::ACCESS_DENIED,
+                message: Some(
+                    "sigtap --resign always has no upstream identity to sign with".into(),
+                ),
             }
         };
     }
@@ -105,15 +113,9 @@ pub fn decide(
             .find(|f| f.code == code::MALFORMED_AUTH)
             .map(|f| f.message.clone())
             .unwrap_or_default();
-        let code = if r.carrier == Carrier::Query {
-            "AuthorizationQueryParametersError"
-        } else {
-            "AuthorizationHeaderMalformed"
-        };
         return Decision::Reject {
-            status: 400,
-            code,
-            message: format!("sigtap: {why}"),
+            answer: policy::answer(code::MALFORMED_AUTH, r.carrier),
+            message: Some(format!("sigtap: {why}")),
         };
     }
     if r.scheme == Scheme::None {
@@ -129,20 +131,17 @@ pub fn decide(
             )),
         };
     }
-    if r.has(code::SIGNATURE_MISMATCH) || r.has(code::CHUNK_SIGNATURE_MISMATCH) {
-        return Decision::Reject {
-            status: 403,
-            code: "SignatureDoesNotMatch",
-            message: "The request signature we calculated does not match the signature you provided. Check your key and signing method.".into(),
-        };
-    }
-    if r.has(code::PAYLOAD_HASH_MISMATCH) {
-        return Decision::Reject {
-            status: 400,
-            code: "XAmzContentSHA256Mismatch",
-            message: "The provided 'x-amz-content-sha256' header does not match what was computed."
-                .into(),
-        };
+    for c in [
+        code::SIGNATURE_MISMATCH,
+        code::CHUNK_SIGNATURE_MISMATCH,
+        code::PAYLOAD_HASH_MISMATCH,
+    ] {
+        if r.has(c) {
+            return Decision::Reject {
+                answer: policy::answer(c, r.carrier),
+                message: None,
+            };
+        }
     }
     let mut reasons = Vec::new();
     if host_changed {
@@ -164,7 +163,8 @@ pub fn decide(
     if let Some(s) = target {
         reasons.push(format!("--sign-as {s:?}").to_ascii_lowercase());
     }
-    let other_errors = r.findings.iter().any(|f| {
+    // an error that re-signing does not cure
+    let blocking = r.findings.iter().find(|f| {
         f.severity == Severity::Error
             && !matches!(
                 f.code,
@@ -177,17 +177,10 @@ pub fn decide(
     if reasons.is_empty() {
         return Decision::Forward { note: None };
     }
-    if other_errors {
-        let first = r
-            .findings
-            .iter()
-            .find(|f| f.severity == Severity::Error)
-            .map(|f| f.message.clone())
-            .unwrap_or_default();
+    if let Some(f) = blocking {
         return Decision::Reject {
-            status: 403,
-            code: "AccessDenied",
-            message: format!("sigtap: {first}"),
+            answer: policy::answer(f.code, r.carrier),
+            message: Some(format!("sigtap: {}", f.message)),
         };
     }
     Decision::Resign {

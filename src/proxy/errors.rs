@@ -5,30 +5,13 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Response;
 
-/// Which service's error format to speak.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    S3,
-    Cos,
-}
-
-impl Dialect {
-    /// COS XML for COS domains, S3 XML otherwise (used when the client's scheme is unknown).
-    pub fn for_host(host: &str) -> Dialect {
-        let h = host.split(':').next().unwrap_or(host);
-        if h.ends_with(".myqcloud.com") || h.ends_with(".tencentcos.cn") {
-            Dialect::Cos
-        } else {
-            Dialect::S3
-        }
-    }
-}
+pub use crate::service_error::{Dialect, ErrorCode};
 
 /// An error document to send.
 #[derive(Clone, Debug)]
 pub struct ErrorDoc {
     pub status: u16,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Extra elements in order (`StringToSign`, `ServerTime`, ...).
     pub extra: Vec<(&'static str, String)>,
@@ -154,7 +137,7 @@ mod tests {
     fn s3_and_cos_documents_have_what_sdks_read() {
         let doc = ErrorDoc {
             status: 403,
-            code: "SignatureDoesNotMatch",
+            code: ErrorCode::SignatureDoesNotMatch,
             message:
                 "The request signature we calculated does not match the signature you provided."
                     .into(),

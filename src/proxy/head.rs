@@ -3,6 +3,7 @@
 //! then moves its bytes (docs/ARCHITECTURE.md, "Target rules").
 
 use super::upstream::Authority;
+use crate::service_error::ErrorCode;
 
 /// The longest request head read (request line and headers).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -77,8 +78,7 @@ impl Head {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
-    /// The S3 error code (`InvalidURI`, `InvalidRequest`, `RequestHeaderSectionTooLarge`).
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// The method and target as received (lossy text; the log escapes them), when they could
     /// be read at all.
@@ -97,7 +97,7 @@ pub enum Parsed {
     Refused(Refusal),
 }
 
-fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
+fn refuse(status: u16, code: ErrorCode, message: impl Into<String>) -> Refusal {
     Refusal {
         status,
         code,
@@ -117,8 +117,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return Parsed::Partial,
         Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
             let mut r = refuse(
-                431,
-                "RequestHeaderSectionTooLarge",
+                400,
+                ErrorCode::RequestHeaderSectionTooLarge,
                 format!(
                     "sigtap: the request head is larger than {} KiB or has more than {MAX_HEADERS} headers",
                     MAX_HEAD / 1024
@@ -130,7 +130,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Err(e) => {
             let mut r = refuse(
                 400,
-                "InvalidRequest",
+                ErrorCode::InvalidRequest,
                 format!("sigtap: the request head does not parse as HTTP/1.1 ({e})"),
             );
             r.target = first_line_target(buf);
@@ -167,7 +167,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 None => {
                     return refused(refuse(
                         400,
-                        "InvalidRequest",
+                        ErrorCode::InvalidRequest,
                         "sigtap: a Content-Length that is not a number",
                     ))
                 }
@@ -177,7 +177,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
             if minor == 0 || chunked || !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
                 return refused(refuse(
                     400,
-                    "InvalidRequest",
+                    ErrorCode::InvalidRequest,
                     "sigtap: a Transfer-Encoding other than one final chunked coding on HTTP/1.1",
                 ));
             }
@@ -205,7 +205,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
         _ => {
             return refused(refuse(
                 400,
-                "InvalidRequest",
+                ErrorCode::InvalidRequest,
                 "sigtap: a request with two body lengths (Content-Length twice, or with Transfer-Encoding)",
             ))
         }
@@ -235,7 +235,7 @@ pub fn check_target(method: &str, raw: &[u8]) -> Result<String, Refusal> {
     {
         return Err(refuse(
             400,
-            "InvalidURI",
+            ErrorCode::InvalidURI,
             format!("Couldn't parse the specified URI: byte 0x{b:02x} must be percent-encoded"),
         ));
     }
@@ -260,7 +260,7 @@ pub fn check_target(method: &str, raw: &[u8]) -> Result<String, Refusal> {
     if !form_ok {
         return Err(refuse(
             400,
-            "InvalidURI",
+            ErrorCode::InvalidURI,
             "Couldn't parse the specified URI: the target is not /path, http://host/path, * or host:port",
         ));
     }
@@ -310,7 +310,10 @@ mod tests {
                 Parsed::Refused(r) => {
                     // httparse itself stops at a control byte in the request line
                     assert_eq!(r.status, 400, "{t:?}");
-                    assert!(matches!(r.code, "InvalidURI" | "InvalidRequest"), "{t:?}");
+                    assert!(
+                        matches!(r.code, ErrorCode::InvalidURI | ErrorCode::InvalidRequest),
+                        "{t:?}"
+                    );
                     assert_eq!(r.target, t.as_bytes());
                 }
                 other => panic!("{t:?}: {other:?}"),
@@ -366,16 +369,16 @@ mod tests {
     }
 
     #[test]
-    fn heads_too_large_are_431() {
+    fn heads_too_large_are_refused() {
         let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
         match head(&format!("GET / HTTP/1.1\r\n{many}\r\n")) {
-            Parsed::Refused(r) => assert_eq!(r.status, 431),
+            Parsed::Refused(r) => assert_eq!(r.code, ErrorCode::RequestHeaderSectionTooLarge),
             other => panic!("{other:?}"),
         }
         let big = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(MAX_HEAD));
         assert!(matches!(
             head(&big),
-            Parsed::Refused(Refusal { status: 431, .. })
+            Parsed::Refused(Refusal { status: 400, .. })
         ));
         assert!(matches!(
             head("GET / HTTP/1.1\r\nHost: h\r\n"),

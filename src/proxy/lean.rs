@@ -7,10 +7,12 @@
 //! request in one write to a connection kept for this client connection, and streams the
 //! answer back with its framing untouched. What it does not serve (`serves`) goes to hyper.
 
+use super::errors::ErrorCode;
 use super::framing::ChunkScan;
 use super::head::digits;
 use super::hop::Hop;
 use super::{note_error_body, timeout_message, Outbound, State, SMALL_ERROR};
+use crate::policy;
 use bytes::{Buf, Bytes, BytesMut};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -84,12 +86,9 @@ pub(super) async fn send(
         .header("x-amz-content-sha256")
         .and_then(|want| super::body::payload_mismatch(body, want))
     {
-        let resp = o.failed(
-            st,
-            400,
-            "XAmzContentSHA256Mismatch",
-            format!("sigtap: {why}"),
-        );
+        let (status, code) =
+            policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect);
+        let resp = o.failed(st, status, code, format!("sigtap: {why}"));
         return write_local(client, resp, close).await.is_ok();
     }
     if body.is_empty() {
@@ -196,18 +195,18 @@ async fn forward(
         (Ok(Ok(a)), Some(c)) => (c, a),
         (Ok(Ok(_)), None) => {
             let why = UpError::Closed { nothing: true };
-            let resp = o.failed(st, 502, "BadGateway", format!("sigtap: {why}"));
+            let resp = o.failed(st, 502, ErrorCode::BadGateway, format!("sigtap: {why}"));
             return write_local(client, resp, client_close).await.is_ok();
         }
         (Ok(Err(why)), _) => {
             *up = None;
-            let resp = o.failed(st, 502, "BadGateway", format!("sigtap: {why}"));
+            let resp = o.failed(st, 502, ErrorCode::BadGateway, format!("sigtap: {why}"));
             return write_local(client, resp, client_close).await.is_ok();
         }
         (Err(_), _) => {
             *up = None;
             let msg = timeout_message(st, &o.upstream);
-            let resp = o.failed(st, 504, "GatewayTimeout", msg);
+            let resp = o.failed(st, 504, ErrorCode::GatewayTimeout, msg);
             return write_local(client, resp, client_close).await.is_ok();
         }
     };

@@ -3,6 +3,7 @@
 //! what clients and upstreams sent escaped (see [`crate::redact`]).
 
 use crate::findings::Finding;
+use crate::policy::Action;
 use crate::redact::{escape_into, redacted_hiding, shown_into, Form};
 pub use crate::redact::{redact, redact_into, redact_tokens, request_tokens};
 use serde_json::{json, Value};
@@ -26,7 +27,7 @@ pub struct Record {
     pub access_key: Option<String>,
     pub verdict: String,
     pub findings: Vec<Finding>,
-    pub action: &'static str,
+    pub action: Action,
     pub resigned_as: Option<String>,
     pub note: Option<String>,
     pub upstream_status: Option<u16>,
@@ -106,7 +107,7 @@ impl Record {
         };
         let text = |out: &mut String, s: &str| escape_into(out, s, Form::Text);
         match (self.action, self.status) {
-            ("rejected", _) => paint(out, "31", "✗"),
+            (Action::Rejected, _) => paint(out, "31", "✗"),
             (_, s) if s >= 400 => paint(out, "33", "!"),
             _ => paint(out, "32", "✓"),
         }
@@ -118,7 +119,7 @@ impl Record {
         }
         shown_into(out, &self.target, self.hidden(NONE), Form::Bytes);
         out.push_str(" → ");
-        text(out, self.action);
+        text(out, self.action.as_str());
         if let Some(s) = &self.resigned_as {
             out.push_str(" as ");
             text(out, s);
@@ -135,15 +136,13 @@ impl Record {
             text(out, c);
         }
         out.push('\n');
-        for f in self
-            .findings
-            .iter()
-            .filter(|f| f.severity != crate::findings::Severity::Info || self.action == "rejected")
-        {
+        for f in self.findings.iter().filter(|f| {
+            f.severity != crate::findings::Severity::Info || self.action == Action::Rejected
+        }) {
             out.push_str("    ");
             text(out, f.severity.as_str());
             out.push(' ');
-            text(out, f.code);
+            text(out, f.code.as_str());
             if let Some(c) = f.cause {
                 out.push_str(" [");
                 text(out, c);
@@ -304,8 +303,8 @@ impl Sink {
         if let Ok(mut s) = self.stats.lock() {
             s.requests += 1;
             match r.action {
-                "rejected" => s.rejected += 1,
-                "resigned" => s.resigned += 1,
+                Action::Rejected => s.rejected += 1,
+                Action::Resigned => s.resigned += 1,
                 _ => {}
             }
             for f in &r.findings {
@@ -409,7 +408,7 @@ mod tests {
             scheme: "sigv4".into(),
             carrier: "query".into(),
             verdict: "invalid".into(),
-            action: "rejected",
+            action: Action::Rejected,
             status: 403,
             duration_ms: 0.25,
             findings: vec![f, Finding::info(crate::findings::code::SIGNATURE_READING, "info shown for rejections")],
@@ -427,7 +426,7 @@ mod tests {
              \x20   note: answered locally: SignatureDoesNotMatch\n"
         );
         let ok = Record {
-            action: "resigned",
+            action: Action::Resigned,
             resigned_as: Some("cos".into()),
             status: 200,
             findings: vec![],

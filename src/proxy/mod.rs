@@ -18,12 +18,13 @@ pub mod upstream;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::{Credential, KeyStore};
 use crate::inspect::Inspector;
+use crate::policy::{self, Action};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, parse_http_date, rfc3339};
 use body::{full, BoxError, Checked, Meter, ProxyBody};
 use bytes::Bytes;
 use decide::{Decision, ResignMode, SignAs};
-use errors::{Dialect, ErrorDoc};
+use errors::{Dialect, ErrorCode, ErrorDoc};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request as HRequest, Response as HResponse};
@@ -539,7 +540,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                 .authority
                 .clone()
                 .or_else(|| wire.header("host").map(str::to_string));
-            let refuse = |status: u16, code: &'static str, message: String| {
+            let refuse = |status: u16, code: ErrorCode, message: String| {
                 let now = SystemClock.now();
                 let rec = log::Record {
                     id,
@@ -576,17 +577,17 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                 ))
             };
             if wire.method == "CONNECT" {
-                return refuse(405, "MethodNotAllowed", "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
+                return refuse(405, ErrorCode::MethodNotAllowed, "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
             }
             if scheme != "http" && scheme != "https" {
                 return refuse(
                     400,
-                    "InvalidRequest",
+                    ErrorCode::InvalidRequest,
                     "sigtap forward proxy: only http and https targets are forwarded".into(),
                 );
             }
             let Some(named) = named.as_deref() else {
-                return refuse(400, "InvalidRequest", "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
+                return refuse(400, ErrorCode::InvalidRequest, "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
             };
             // judge exactly where a connection would go: a host and a port, nothing else
             let authority = match upstream::Authority::parse(named) {
@@ -594,7 +595,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                 Err(e) => {
                     return refuse(
                         400,
-                        "InvalidRequest",
+                        ErrorCode::InvalidRequest,
                         format!(
                             "sigtap forward proxy: the request's host {e}; no connection was made"
                         ),
@@ -602,7 +603,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                 }
             };
             if !allow.iter().any(|p| p.matches(&authority, &scheme)) {
-                return refuse(403, "AccessDenied", format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
+                return refuse(403, ErrorCode::AccessDenied, format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
             }
             let same_place = |h: &str| {
                 upstream::Authority::parse(h).is_ok_and(|a| {
@@ -611,7 +612,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                 })
             };
             if wire.authority.is_some() && wire.header("host").is_some_and(|h| !same_place(h)) {
-                return refuse(400, "InvalidRequest", format!("sigtap forward proxy: the Host header does not name the target's host {authority}"));
+                return refuse(400, ErrorCode::InvalidRequest, format!("sigtap forward proxy: the Host header does not name the target's host {authority}"));
             }
             Upstream {
                 authority: authority.for_scheme(&scheme),
@@ -698,9 +699,8 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
             {
                 Ok(()) => decision,
                 Err(message) => Decision::Reject {
-                    status: 403,
-                    code: "AccessDenied",
-                    message,
+                    answer: policy::ACCESS_DENIED,
+                    message: Some(message),
                 },
             }
         }
@@ -708,20 +708,17 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
     };
     let mut reframe: Option<decide::Reframing> = None;
     let (outgoing, action, resigned_as) = match decision {
-        Decision::Reject {
-            status,
-            code,
-            message,
-        } => {
-            let extra = if code == "SignatureDoesNotMatch" {
+        Decision::Reject { answer, message } => {
+            let e = answer.get(dialect);
+            let extra = if e.code == ErrorCode::SignatureDoesNotMatch {
                 errors::signature_extras(dialect, &report.stages, &rec.tokens)
             } else {
                 Vec::new()
             };
             let doc = ErrorDoc {
-                status,
-                code,
-                message,
+                status: e.status,
+                code: e.code,
+                message: message.unwrap_or_else(|| e.message.to_string()),
                 extra,
                 resource: format!("{client_host}{}", wire.path),
             };
@@ -729,7 +726,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
         }
         Decision::Forward { note } => {
             rec.note = note;
-            (wire, "forwarded", None)
+            (wire, Action::Forwarded, None)
         }
         Decision::Resign { reason, identity } => {
             let cred = if identity {
@@ -746,7 +743,7 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                     rec.note = Some(format!(
                         "{reason}, but no secret to re-sign with; forwarded unchanged"
                     ));
-                    (wire, "forwarded", None)
+                    (wire, Action::Forwarded, None)
                 }
                 Some(cred) => {
                     let p = decide::ResignParams {
@@ -772,11 +769,11 @@ fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
                                 ));
                             }
                             rec.note = Some(note);
-                            (r, "resigned", Some(scheme.as_str().to_string()))
+                            (r, Action::Resigned, Some(scheme.as_str().to_string()))
                         }
                         Err(why) => {
                             rec.note = Some(format!("{reason}, but {why}; forwarded unchanged"));
-                            (wire, "forwarded", None)
+                            (wire, Action::Forwarded, None)
                         }
                     }
                 }
@@ -817,7 +814,7 @@ impl Outbound {
         mut self,
         st: &State,
         status: u16,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     ) -> HResponse<http_body_util::Full<Bytes>> {
         let doc = ErrorDoc {
@@ -898,7 +895,9 @@ async fn forward_hyper(
             .and_then(|want| body::payload_mismatch(&[], want))
         {
             let msg = format!("sigtap: {why}");
-            return boxed(o.failed(&st, 400, "XAmzContentSHA256Mismatch", msg));
+            let (status, code) =
+                policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect);
+            return boxed(o.failed(&st, status, code, msg));
         }
         if let Some(r) = &st.cfg.recorder {
             let cap = r.capture();
@@ -982,7 +981,7 @@ async fn send_upstream(
         Ok(r) => r,
         Err(e) => {
             let msg = format!("sigtap could not build the upstream request: {e}");
-            return boxed(o.failed(&st, 400, "InvalidRequest", msg));
+            return boxed(o.failed(&st, 400, ErrorCode::InvalidRequest, msg));
         }
     };
     // a bodyless GET or HEAD that got no answer byte is sent once more on a new connection,
@@ -1002,7 +1001,7 @@ async fn send_upstream(
         Err(_) => {
             o.rec.bytes_in = meter.bytes();
             let msg = timeout_message(&st, &o.upstream);
-            return boxed(o.failed(&st, 504, "GatewayTimeout", msg));
+            return boxed(o.failed(&st, 504, ErrorCode::GatewayTimeout, msg));
         }
         Ok(Err(e)) => {
             let why = meter
@@ -1014,11 +1013,11 @@ async fn send_upstream(
                 })
                 .unwrap_or_else(|| describe_client_error(&e));
             let (status, code) = if meter.hash_mismatch().is_some() {
-                (400, "XAmzContentSHA256Mismatch")
+                policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect)
             } else if meter.chunk_mismatch().is_some() {
-                (403, "SignatureDoesNotMatch")
+                policy::body_answer(crate::findings::code::CHUNK_SIGNATURE_MISMATCH, o.dialect)
             } else {
-                (502, "BadGateway")
+                (502, ErrorCode::BadGateway)
             };
             o.rec.bytes_in = meter.bytes();
             return boxed(o.failed(&st, status, code, format!("sigtap: {why}")));
@@ -1074,7 +1073,7 @@ async fn send_upstream(
                 // nothing went to the client yet: answer in the service's format
                 o.rec.note = Some(format!("the upstream's {status} answer broke off: {e}"));
                 let msg = format!("sigtap: the upstream's error body broke off ({e})");
-                return boxed(o.failed(&st, 502, "BadGateway", msg));
+                return boxed(o.failed(&st, 502, ErrorCode::BadGateway, msg));
             }
         }
     }
@@ -1200,11 +1199,7 @@ fn finish_local(
 ) -> HResponse<http_body_util::Full<Bytes>> {
     let rid = errors::request_id(dialect, now, rec.id);
     let resp = errors::response(dialect, doc, &rid, &http_date(now));
-    rec.action = if doc.status >= 500 {
-        "failed"
-    } else {
-        "rejected"
-    };
+    rec.action = Action::local(doc.status);
     rec.status = doc.status;
     let answered = format!("answered locally: {} {}", doc.code, doc.message);
     rec.note = Some(match rec.note.take() {

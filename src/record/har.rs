@@ -221,7 +221,7 @@ pub fn import(har: &Value) -> Result<Vec<Value>, String> {
             "response": { "status": status, "headers": redacted_headers(har_headers(&resp["headers"])), "body": resp_body },
             "duration_ms": e["time"].as_f64().unwrap_or(0.0),
             "client": st.get("client").cloned().unwrap_or_else(|| json!({})),
-            "action": st.get("action").cloned().unwrap_or_else(|| json!("forwarded")),
+            "action": st.get("action").cloned().unwrap_or_else(|| json!(crate::policy::Action::Forwarded)),
             "resigned_as": st.get("resigned_as").cloned().unwrap_or(Value::Null),
         });
         let wire = crate::wire::Request::parse(

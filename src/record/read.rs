@@ -220,7 +220,11 @@ impl Exchange {
 
     /// True when sigtap answered the client itself (the request never reached the upstream).
     pub fn answered_locally(&self) -> bool {
-        self.action == "rejected" || self.action == "failed"
+        use crate::policy::Action;
+        matches!(
+            Action::parse(&self.action),
+            Some(Action::Rejected | Action::Failed)
+        )
     }
 }
 
