@@ -7,7 +7,8 @@
 
 use super::head::{self, Parsed};
 use super::lean::{self, Memo, UpConn};
-use super::{plan, Planned, State};
+use super::pipeline::{plan, refuse_head, Planned};
+use super::State;
 use crate::clock::{Clock, SystemClock};
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -55,7 +56,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             match head::parse(&buf) {
                 Parsed::Complete(h) => break h,
                 Parsed::Refused(r) => {
-                    let resp = super::refuse_head(&st, r, Instant::now());
+                    let resp = refuse_head(&st, r, Instant::now());
                     let _ = lean::write_local(&mut client, resp, true).await;
                     return;
                 }
@@ -130,7 +131,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             }
             None => {
                 let planned = plan(&st, head.to_wire(), started);
-                super::one::serve(&st, &head, planned, &mut client, &mut buf).await
+                super::via_hyper::serve(&st, &head, planned, &mut client, &mut buf).await
             }
         };
         if close || !keep {

@@ -1,0 +1,491 @@
+//! The pipeline every request goes through, whatever its transport: `plan` (route, inspect,
+//! decide, re-sign: pure work on the head, no I/O) and the one place that finishes a request
+//! sigtap answers itself (`finish_local`: the service's error document, the log record, the
+//! recording). Transports (`lean.rs`, `via_hyper.rs`) move bytes and report what came back.
+
+use super::body::{BoxError, ProxyBody};
+use super::decide::{self, Decision};
+use super::errors::{self, Dialect, ErrorCode, ErrorDoc};
+use super::upstream::{self, Upstream};
+use super::via_hyper::header_pairs;
+use super::{head, log, Mode, State};
+use crate::clock::{Clock, SystemClock};
+use crate::policy::{self, Action};
+use crate::sig::Scheme;
+use crate::timefmt::{http_date, parse_http_date, rfc3339};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::Response as HResponse;
+use std::time::Instant;
+
+/// The `uploadId` query parameter, if any.
+pub(super) fn upload_id(req: &crate::wire::Request) -> Option<String> {
+    let q = req.query.as_deref()?;
+    crate::sig::encode::split_query(q)
+        .iter()
+        .find(|p| p.name == "uploadId")
+        .map(|p| crate::sig::encode::decoded_text(p.value).into_owned())
+}
+
+/// Everything the pipeline decided about one request before a byte goes upstream: the
+/// (possibly re-signed) request, where it goes, and its log record so far.
+#[derive(Clone)]
+pub(super) struct Outbound {
+    pub rec: log::Record,
+    pub outgoing: crate::wire::Request,
+    pub upstream: Upstream,
+    /// `--resolve` (and the embedded mock): connect here, keep the Host the request carries.
+    pub connect_to: Option<String>,
+    pub dialect: Dialect,
+    pub reframe: Option<decide::Reframing>,
+    pub upload: Option<String>,
+    pub up_host: String,
+    pub client_host: String,
+    /// The client's method and path (error documents name them).
+    pub method: String,
+    pub path: String,
+    pub now: i64,
+    pub started: Instant,
+}
+
+/// The outcome of the pipeline's first phases.
+pub(super) enum Planned {
+    /// Answered by sigtap itself (refused or rejected); already logged.
+    Local(HResponse<http_body_util::Full<Bytes>>),
+    Forward(Box<Outbound>),
+}
+
+pub(super) fn boxed(r: HResponse<http_body_util::Full<Bytes>>) -> HResponse<ProxyBody> {
+    let (parts, b) = r.into_parts();
+    HResponse::from_parts(
+        parts,
+        BodyExt::boxed(b.map_err(|never| -> BoxError { match never {} })),
+    )
+}
+
+/// Phases inspect, decide and re-sign: pure work on the request head (no I/O), shared by the
+/// hyper path and the lean path.
+pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
+    let id = st.next_id();
+    // where this request goes
+    let upstream = match &st.cfg.mode {
+        // replaced by Reverse when the embedded mock starts
+        // the embedded mock answers for any host: keep the client's, so that virtual-hosted
+        // clients (coscmd's bucket-appid.cos.region.myqcloud.com) still name their bucket
+        Mode::Reverse(u) if st.cfg.embedded => Upstream {
+            scheme: "http".into(),
+            authority: wire
+                .authority
+                .clone()
+                .or_else(|| wire.header("host").map(str::to_string))
+                .unwrap_or_else(|| u.authority.clone())
+                .to_ascii_lowercase(),
+            base_path: String::new(),
+        },
+        Mode::Reverse(u) => u.clone(),
+        Mode::EmbeddedMock => Upstream {
+            scheme: "http".into(),
+            authority: "127.0.0.1:9".into(),
+            base_path: String::new(),
+        },
+        Mode::Forward(allow) => {
+            let scheme = wire
+                .scheme
+                .as_deref()
+                .unwrap_or("http")
+                .to_ascii_lowercase();
+            let named = wire
+                .authority
+                .clone()
+                .or_else(|| wire.header("host").map(str::to_string));
+            let refuse = |status: u16, code: ErrorCode, message: String| {
+                let now = SystemClock.now();
+                let rec = log::Record {
+                    id,
+                    time: rfc3339(now),
+                    method: wire.method.clone(),
+                    // the log escapes whatever the client named
+                    host: named.clone().filter(|h| !h.is_empty()),
+                    target: wire.origin_target(),
+                    scheme: "none".into(),
+                    carrier: "none".into(),
+                    verdict: "unverified".into(),
+                    ..Default::default()
+                };
+                // the error document names the host only when it is a plain one
+                let host = named
+                    .as_deref()
+                    .and_then(|n| upstream::Authority::parse(n).ok())
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                let doc = ErrorDoc {
+                    status,
+                    code,
+                    message,
+                    extra: vec![],
+                    resource: format!("{host}{}", wire.path),
+                };
+                Planned::Local(finish_local(
+                    st,
+                    rec,
+                    Dialect::for_host(&host),
+                    &doc,
+                    now,
+                    started,
+                ))
+            };
+            if wire.method == "CONNECT" {
+                return refuse(405, ErrorCode::MethodNotAllowed, "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
+            }
+            if scheme != "http" && scheme != "https" {
+                return refuse(
+                    400,
+                    ErrorCode::InvalidRequest,
+                    "sigtap forward proxy: only http and https targets are forwarded".into(),
+                );
+            }
+            let Some(named) = named.as_deref() else {
+                return refuse(400, ErrorCode::InvalidRequest, "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
+            };
+            // judge exactly where a connection would go: a host and a port, nothing else
+            let authority = match upstream::Authority::parse(named) {
+                Ok(a) => a,
+                Err(e) => {
+                    return refuse(
+                        400,
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "sigtap forward proxy: the request's host {e}; no connection was made"
+                        ),
+                    )
+                }
+            };
+            if !allow.iter().any(|p| p.matches(&authority, &scheme)) {
+                return refuse(403, ErrorCode::AccessDenied, format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
+            }
+            let same_place = |h: &str| {
+                upstream::Authority::parse(h).is_ok_and(|a| {
+                    a.host == authority.host
+                        && a.effective_port(&scheme) == authority.effective_port(&scheme)
+                })
+            };
+            if wire.authority.is_some() && wire.header("host").is_some_and(|h| !same_place(h)) {
+                return refuse(400, ErrorCode::InvalidRequest, format!("sigtap forward proxy: the Host header does not name the target's host {authority}"));
+            }
+            Upstream {
+                authority: authority.for_scheme(&scheme),
+                scheme,
+                base_path: String::new(),
+            }
+        }
+    };
+    let up_host = upstream.authority.clone();
+    let offset = st.clocks.offset(&up_host);
+    let now = SystemClock.now() + offset;
+    // phase: inspect
+    let report = st.inspector.inspect_head(&wire, now);
+    let upload = upload_id(&wire);
+    let mut findings = report.findings.clone();
+    if let Some(ak) = &report.access_key {
+        if report.carrier == crate::sig::Carrier::Query {
+            st.client_clocks.explain(ak, &mut findings, now);
+        } else {
+            st.client_clocks.learn(ak, &findings, now);
+        }
+    }
+    if let Some(u) = &upload {
+        let seen = st
+            .finished_uploads
+            .lock()
+            .map(|s| s.contains(u))
+            .unwrap_or(false);
+        if seen && wire.method == "PUT" {
+            findings.push(crate::findings::Finding::warning(
+                crate::findings::code::NO_SUCH_UPLOAD,
+                format!("a part for upload {u}, which this proxy saw completed or aborted: the service will answer NoSuchUpload"),
+            ));
+        }
+    }
+    let mut rec = log::Record {
+        id,
+        time: rfc3339(SystemClock.now()),
+        method: wire.method.clone(),
+        host: wire
+            .authority
+            .clone()
+            .or_else(|| wire.header("host").map(str::to_string)),
+        target: wire.origin_target(),
+        scheme: report.scheme.as_str().into(),
+        carrier: report.carrier.as_str().into(),
+        access_key: report.access_key.clone(),
+        verdict: report.verdict.as_str().into(),
+        findings,
+        clock_offset_s: (offset != 0).then_some(offset),
+        // only a recording needs the request's headers again
+        req_headers: if st.cfg.recorder.is_some() {
+            wire.headers.clone()
+        } else {
+            Vec::new()
+        },
+        tokens: log::request_tokens(&wire),
+        ..Default::default()
+    };
+    let dialect = match report.scheme {
+        Scheme::Cos => Dialect::Cos,
+        Scheme::Sigv4 | Scheme::Sigv2 => Dialect::S3,
+        Scheme::None => Dialect::for_host(&up_host),
+    };
+    let client_host = wire.host().unwrap_or("").to_ascii_lowercase();
+    let host_changed = client_host != up_host;
+    // phase: decide
+    let decision = decide::decide(
+        &report,
+        st.cfg.resign,
+        st.cfg.sign_as,
+        host_changed,
+        st.cfg.identity.is_some(),
+    );
+    // signing with the identity adds credentials the client did not have: only for a client
+    // sigtap can vouch for
+    let decision = match decision {
+        Decision::Resign { identity: true, .. } => {
+            let reverse = !matches!(st.cfg.mode, Mode::Forward(_));
+            match st
+                .cfg
+                .vouch
+                .check(wire.header("host"), wire.header("origin"), reverse)
+            {
+                Ok(()) => decision,
+                Err(message) => Decision::Reject {
+                    answer: policy::ACCESS_DENIED,
+                    message: Some(message),
+                },
+            }
+        }
+        d => d,
+    };
+    let mut reframe: Option<decide::Reframing> = None;
+    let (outgoing, action, resigned_as) = match decision {
+        Decision::Reject { answer, message } => {
+            let e = answer.get(dialect);
+            let extra = if e.code == ErrorCode::SignatureDoesNotMatch {
+                errors::signature_extras(dialect, &report.stages, &rec.tokens)
+            } else {
+                Vec::new()
+            };
+            let doc = ErrorDoc {
+                status: e.status,
+                code: e.code,
+                message: message.unwrap_or_else(|| e.message.to_string()),
+                extra,
+                resource: format!("{client_host}{}", wire.path),
+            };
+            return Planned::Local(finish_local(st, rec, dialect, &doc, now, started));
+        }
+        Decision::Forward { note } => {
+            rec.note = note;
+            (wire, Action::Forwarded, None)
+        }
+        Decision::Resign { reason, identity } => {
+            let cred = if identity {
+                st.cfg.identity.clone()
+            } else {
+                report
+                    .access_key
+                    .as_deref()
+                    .and_then(|ak| st.cfg.keys.get(ak))
+                    .cloned()
+            };
+            match cred {
+                None => {
+                    rec.note = Some(format!(
+                        "{reason}, but no secret to re-sign with; forwarded unchanged"
+                    ));
+                    (wire, Action::Forwarded, None)
+                }
+                Some(cred) => {
+                    let p = decide::ResignParams {
+                        cred: &cred,
+                        upstream_host: &up_host,
+                        now,
+                        region: st.cfg.region.as_deref(),
+                        sign_as: st.cfg.sign_as,
+                        fresh: identity,
+                    };
+                    match decide::resign(&wire, &report, &p, &st.inspector.cache) {
+                        Ok((r, scheme, rf)) => {
+                            let mut note = format!("re-signed: {reason}");
+                            if rf.is_some() {
+                                note.push_str(
+                                    "; aws-chunked body verified and re-framed chunk by chunk",
+                                );
+                            }
+                            reframe = rf;
+                            if offset != 0 {
+                                note.push_str(&format!(
+                                    "; signed with the upstream's clock ({offset:+}s from local)"
+                                ));
+                            }
+                            rec.note = Some(note);
+                            (r, Action::Resigned, Some(scheme.as_str().to_string()))
+                        }
+                        Err(why) => {
+                            rec.note = Some(format!("{reason}, but {why}; forwarded unchanged"));
+                            (wire, Action::Forwarded, None)
+                        }
+                    }
+                }
+            }
+        }
+    };
+    rec.action = action;
+    rec.resigned_as = resigned_as;
+    let connect_to = match &st.cfg.mode {
+        Mode::Reverse(mock) if st.cfg.embedded => Some(mock.authority.clone()),
+        _ => st
+            .cfg
+            .resolve
+            .iter()
+            .find(|r| r.applies_to(&upstream))
+            .map(|r| r.to.to_string()),
+    };
+    Planned::Forward(Box::new(Outbound {
+        rec,
+        method: outgoing.method.clone(),
+        path: outgoing.path.clone(),
+        outgoing,
+        upstream,
+        connect_to,
+        dialect,
+        reframe,
+        upload,
+        up_host,
+        client_host,
+        now,
+        started,
+    }))
+}
+
+impl Outbound {
+    /// An answer from sigtap itself when forwarding failed (502/504, a failed body check).
+    pub(super) fn failed(
+        mut self,
+        st: &State,
+        status: u16,
+        code: ErrorCode,
+        message: String,
+    ) -> HResponse<http_body_util::Full<Bytes>> {
+        let doc = ErrorDoc {
+            status,
+            code,
+            message,
+            extra: vec![],
+            resource: format!("{}{}", self.client_host, self.path),
+        };
+        self.rec.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        finish_local(st, self.rec, self.dialect, &doc, self.now, self.started)
+    }
+
+    /// What every upstream answer teaches: its clock, finished uploads, the status.
+    pub(super) fn learn_from_answer(&mut self, st: &State, status: u16, date: Option<&str>) {
+        if let Some(t) = date.and_then(parse_http_date) {
+            let off = t - SystemClock.now();
+            st.clocks.learn(&self.up_host, off);
+            self.rec.clock_offset_s = Some(off);
+        }
+        if let (Some(u), true) = (&self.upload, status < 300) {
+            if self.method == "POST" || self.method == "DELETE" {
+                if let Ok(mut s) = st.finished_uploads.lock() {
+                    if s.len() > 100_000 {
+                        s.clear();
+                    }
+                    s.insert(u.clone());
+                }
+            }
+        }
+        self.rec.upstream_status = Some(status);
+        self.rec.status = status;
+    }
+}
+
+/// Reads the service's error code, message and request id from a small error body.
+pub(super) fn note_error_body(rec: &mut log::Record, status: u16, body: &[u8]) {
+    if let Some(e) = crate::diagnose::upstream::parse_error(status, body) {
+        rec.upstream_error_code = Some(e.code);
+        rec.upstream_error_message = Some(e.message);
+        rec.upstream_request_id = e.request_id;
+    }
+    rec.bytes_out = body.len() as u64;
+}
+
+/// Error bodies up to this size are read whole, so the log can name the service's error.
+pub(super) const SMALL_ERROR: u64 = 64 * 1024;
+
+pub(super) fn timeout_message(st: &State, upstream: &Upstream) -> String {
+    format!(
+        "sigtap: the upstream {} did not answer within {}s (--upstream-timeout)",
+        upstream.authority,
+        st.cfg.upstream_timeout.as_secs()
+    )
+}
+
+/// The answer to a request head the connection loop refused (`head::Refusal`): the service's
+/// error document, and a log record whose target shows the bytes received.
+pub(super) fn refuse_head(
+    st: &State,
+    r: head::Refusal,
+    started: Instant,
+) -> HResponse<http_body_util::Full<Bytes>> {
+    let now = SystemClock.now();
+    let rec = log::Record {
+        id: st.next_id(),
+        time: rfc3339(now),
+        method: r.method.clone(),
+        host: r.host.clone(),
+        target: String::from_utf8_lossy(&r.target).into_owned(),
+        scheme: "none".into(),
+        carrier: "none".into(),
+        verdict: "unverified".into(),
+        ..Default::default()
+    };
+    let host = r.host.as_deref().unwrap_or("");
+    let dialect = Dialect::for_host(host);
+    let doc = ErrorDoc {
+        status: r.status,
+        code: r.code,
+        message: r.message,
+        extra: vec![],
+        resource: String::from_utf8_lossy(&r.target).into_owned(),
+    };
+    finish_local(st, rec, dialect, &doc, now, started)
+}
+
+pub(super) fn finish_local(
+    st: &State,
+    mut rec: log::Record,
+    dialect: Dialect,
+    doc: &ErrorDoc,
+    now: i64,
+    started: Instant,
+) -> HResponse<http_body_util::Full<Bytes>> {
+    let rid = errors::request_id(dialect, now, rec.id);
+    let resp = errors::response(dialect, doc, &rid, &http_date(now));
+    rec.action = Action::local(doc.status);
+    rec.status = doc.status;
+    let answered = format!("answered locally: {} {}", doc.code, doc.message);
+    rec.note = Some(match rec.note.take() {
+        Some(n) => format!("{n}; {answered}"),
+        None => answered,
+    });
+    rec.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    st.cfg.sink.record(&rec);
+    if let Some(r) = &st.cfg.recorder {
+        let body = errors::body(dialect, doc, &rid);
+        r.write(&crate::record::exchange(
+            &rec,
+            &header_pairs(resp.headers()),
+            r.body_json(body.as_bytes()),
+        ));
+    }
+    resp
+}

@@ -1,0 +1,485 @@
+//! The hyper transport: hyper serves exactly one request whose head the connection loop has
+//! already read and judged (`conn.rs`). It sees the head bytes again and this request's body,
+//! bounded by the framing the head announced, then an end of input; it streams the body to
+//! the upstream through the hyper client and frames the answer. The connection is handed back
+//! afterwards (hyper never shuts it), so the next request is read by the same loop again.
+
+use super::body::{self, full, BoxError, Checked, Meter, ProxyBody};
+use super::errors::ErrorCode;
+use super::framing::ChunkScan;
+use super::head::{BodyFraming, Head};
+use super::hop;
+use super::pipeline::Planned;
+use super::pipeline::{boxed, note_error_body, timeout_message, Outbound, SMALL_ERROR};
+use super::State;
+use crate::policy;
+use bytes::Bytes;
+use bytes::{Buf, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request as HRequest, Response as HResponse};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// What is left of the request hyper reads.
+enum Left {
+    Length(u64),
+    Chunked(ChunkScan),
+    Done,
+}
+
+/// One request's bytes out of the connection: the head, then the body up to its end, then the
+/// end of input; writes go straight to the client. Bytes read past the request stay in `buf`.
+struct OneRequest<'a> {
+    client: &'a mut TcpStream,
+    buf: &'a mut BytesMut,
+    head_left: usize,
+    body: Left,
+}
+
+impl AsyncRead for OneRequest<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if this.head_left > 0 {
+            let n = this.head_left.min(this.buf.len()).min(out.remaining());
+            out.put_slice(&this.buf[..n]);
+            this.buf.advance(n);
+            this.head_left -= n;
+            return Poll::Ready(Ok(()));
+        }
+        if matches!(this.body, Left::Done) {
+            return Poll::Ready(Ok(()));
+        }
+        if this.buf.is_empty() {
+            let mut tmp = [0u8; 16 * 1024];
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut *this.client).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => {
+                    if rb.filled().is_empty() {
+                        // the client went away in the middle of its body
+                        this.body = Left::Done;
+                        return Poll::Ready(Ok(()));
+                    }
+                    this.buf.extend_from_slice(rb.filled());
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let avail = this.buf.len().min(out.remaining());
+        let n = match &mut this.body {
+            Left::Length(left) => {
+                let n = (*left).min(avail as u64) as usize;
+                *left -= n as u64;
+                if *left == 0 {
+                    this.body = Left::Done;
+                }
+                n
+            }
+            Left::Chunked(scan) => match scan.feed(&this.buf[..avail]) {
+                Ok(Some(end)) => {
+                    this.body = Left::Done;
+                    end
+                }
+                Ok(None) => avail,
+                // broken framing: hyper reads the bytes and refuses them itself
+                Err(_) => {
+                    this.body = Left::Done;
+                    avail
+                }
+            },
+            Left::Done => 0,
+        };
+        out.put_slice(&this.buf[..n]);
+        this.buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for OneRequest<'_> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.client).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.client).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.client).poll_flush(cx)
+    }
+    /// The connection outlives this request: never shut.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Serves the request at the start of `buf` (its head already read and planned) with hyper.
+/// True when the connection may carry another request.
+pub(super) async fn serve(
+    st: &Arc<State>,
+    head: &Head,
+    planned: Planned,
+    client: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> bool {
+    let io = OneRequest {
+        client,
+        buf,
+        head_left: head.len,
+        body: match head.body {
+            BodyFraming::None => Left::Done,
+            BodyFraming::Length(n) => Left::Length(n),
+            BodyFraming::Chunked => Left::Chunked(ChunkScan::default()),
+        },
+    };
+    let slot = Arc::new(Mutex::new(Some(planned)));
+    let st2 = st.clone();
+    let svc = service_fn(move |req| {
+        let planned = slot.lock().ok().and_then(|mut s| s.take());
+        let st = st2.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(match planned {
+                Some(Planned::Forward(o)) => forward_hyper(st, req, *o).await,
+                Some(Planned::Local(r)) => boxed(r),
+                // hyper read a second request out of bytes that hold one: never happens, as
+                // `OneRequest` ends the input after the first
+                None => boxed(
+                    hyper::Response::builder()
+                        .status(400)
+                        .header("connection", "close")
+                        .body(http_body_util::Full::new(bytes::Bytes::new()))
+                        .unwrap_or_default(),
+                ),
+            })
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // the loop has read the head already; hyper must not read past this request's body
+        // while the answer is pending, nor close the connection when its input ends
+        .half_close(true)
+        // SDKs read some response headers case-sensitively (cos-python-sdk-v5 looks up
+        // 'Content-Length'): keep the upstream's case, title-case ours
+        .preserve_header_case(true)
+        .title_case_headers(true)
+        .keep_alive(true)
+        // a proxy passes the upstream's answer on: no Date of its own (as the lean transport)
+        .auto_date_header(false)
+        .serve_connection(TokioIo::new(io), svc)
+        .without_shutdown();
+    match conn.await {
+        Ok(parts) => {
+            let io = parts.io.into_inner();
+            // a body hyper did not read (an answer given before it) leaves the connection
+            // at an unknown place
+            !matches!(io.body, Left::Length(_) | Left::Chunked(_)) && !head.close
+        }
+        Err(_) => false,
+    }
+}
+
+/// Phase forward through hyper: any body, TLS upstreams, recording, forward mode.
+pub(super) async fn forward_hyper(
+    st: Arc<State>,
+    req: HRequest<Incoming>,
+    o: Outbound,
+) -> HResponse<ProxyBody> {
+    let mut o = o;
+    let meter = Meter::default();
+    let expected_hash = o
+        .outgoing
+        .header("x-amz-content-sha256")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string);
+    // keep the request's extensions (they carry the original header-name case)
+    let (in_parts, incoming) = req.into_parts();
+    // a request without a body goes on without one (no Content-Length: 0 added), its claimed
+    // hash checked against the empty body as on every transport
+    if hyper::body::Body::is_end_stream(&incoming) {
+        if let Some(why) = o
+            .outgoing
+            .header("x-amz-content-sha256")
+            .and_then(|want| body::payload_mismatch(&[], want))
+        {
+            let msg = format!("sigtap: {why}");
+            let (status, code) =
+                policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect);
+            return boxed(o.failed(&st, status, code, msg));
+        }
+        if let Some(r) = &st.cfg.recorder {
+            let cap = r.capture();
+            if let Ok(mut c) = cap.lock() {
+                c.finish();
+            }
+            o.rec.req_body = Some(cap);
+        }
+        return send_upstream(st, in_parts, empty(), true, o, meter).await;
+    }
+    let incoming: ProxyBody = match &st.cfg.recorder {
+        Some(r) => {
+            let cap = r.capture();
+            o.rec.req_body = Some(cap.clone());
+            BodyExt::boxed(crate::record::Tee::new(incoming, cap, None))
+        }
+        None => BodyExt::boxed(incoming.map_err(|e| -> BoxError { Box::new(e) })),
+    };
+    let body: ProxyBody = match o.reframe.take() {
+        Some(rf) => BodyExt::boxed(Checked::new(
+            body::Reframe::new(incoming, Some(rf.old), rf.new, meter.clone()),
+            None,
+            meter.clone(),
+        )),
+        None => BodyExt::boxed(Checked::new(incoming, expected_hash, meter.clone())),
+    };
+    send_upstream(st, in_parts, body, false, o, meter).await
+}
+
+fn empty() -> ProxyBody {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Whether a failed exchange ended before any byte of an answer arrived.
+fn no_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            return h.is_incomplete_message() || h.is_canceled();
+        }
+        src = s.source();
+    }
+    false
+}
+
+/// Sends the planned request with `body` through the hyper client and passes the answer on.
+async fn send_upstream(
+    st: Arc<State>,
+    in_parts: hyper::http::request::Parts,
+    body: ProxyBody,
+    bodyless: bool,
+    mut o: Outbound,
+    meter: Meter,
+) -> HResponse<ProxyBody> {
+    let uri = format!(
+        "{}://{}{}{}",
+        o.upstream.scheme,
+        o.connect_to.as_deref().unwrap_or(&o.upstream.authority),
+        o.upstream.base_path,
+        o.outgoing.origin_target()
+    );
+    let hop = hop::Hop::of_pairs(o.outgoing.headers.iter().map(|(k, v)| (k.as_str(), v)));
+    let build = |body: ProxyBody| {
+        let mut b = HRequest::builder()
+            .method(o.outgoing.method.as_str())
+            .uri(&uri);
+        for (k, v) in &o.outgoing.headers {
+            if !hop.is_hop(k) {
+                b = b.header(k.as_str(), v.as_str());
+            }
+        }
+        b.body(body).map(|mut r| {
+            // the request's extensions carry the original header-name case
+            *r.extensions_mut() = in_parts.extensions.clone();
+            r
+        })
+    };
+    let up_req = match build(body) {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = format!("sigtap could not build the upstream request: {e}");
+            return boxed(o.failed(&st, 400, ErrorCode::InvalidRequest, msg));
+        }
+    };
+    // a bodyless GET or HEAD that got no answer byte is sent once more on a new connection,
+    // as the lean transport does; anything else is never sent twice
+    let again = bodyless && matches!(o.outgoing.method.as_str(), "GET" | "HEAD");
+    let exchange = async {
+        match st.client().request(up_req).await {
+            Err(e) if again && !e.is_connect() && no_answer(&e) => match build(empty()) {
+                Ok(r) => st.client().request(r).await,
+                Err(_) => Err(e),
+            },
+            other => other,
+        }
+    };
+    let res = tokio::time::timeout(st.cfg.upstream_timeout, exchange).await;
+    let resp = match res {
+        Err(_) => {
+            o.rec.bytes_in = meter.bytes();
+            let msg = timeout_message(&st, &o.upstream);
+            return boxed(o.failed(&st, 504, ErrorCode::GatewayTimeout, msg));
+        }
+        Ok(Err(e)) => {
+            let why = meter
+                .hash_mismatch()
+                .or_else(|| {
+                    meter.chunk_mismatch().map(|c| {
+                        format!("{c}; the upload was aborted before the upstream stored anything")
+                    })
+                })
+                .unwrap_or_else(|| describe_client_error(&e));
+            let (status, code) = if meter.hash_mismatch().is_some() {
+                policy::body_answer(crate::findings::code::PAYLOAD_HASH_MISMATCH, o.dialect)
+            } else if meter.chunk_mismatch().is_some() {
+                policy::body_answer(crate::findings::code::CHUNK_SIGNATURE_MISMATCH, o.dialect)
+            } else {
+                (502, ErrorCode::BadGateway)
+            };
+            o.rec.bytes_in = meter.bytes();
+            return boxed(o.failed(&st, status, code, format!("sigtap: {why}")));
+        }
+        Ok(Ok(r)) => r,
+    };
+    o.rec.bytes_in = meter.bytes();
+    let status = resp.status().as_u16();
+    let date = resp.headers().get("date").and_then(|v| v.to_str().ok());
+    o.learn_from_answer(&st, status, date);
+    let (parts, incoming) = resp.into_parts();
+    // an answer whose body stops for --upstream-timeout is abandoned (the client sees it end)
+    let incoming = body::Idle::new(incoming, st.cfg.upstream_timeout);
+    let small_error = status >= 400
+        && parts
+            .headers
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n <= SMALL_ERROR);
+    let mut out = HResponse::from_parts(parts, full(Bytes::new()));
+    let hop = hop::Hop::new(
+        out.headers()
+            .get_all(hyper::header::CONNECTION)
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
+    let names: Vec<_> = out
+        .headers()
+        .keys()
+        .filter(|k| hop.is_hop(k.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        out.headers_mut().remove(name);
+    }
+    if small_error {
+        match incoming.collect().await {
+            Ok(c) => {
+                let bytes = c.to_bytes();
+                let mut rec = o.rec;
+                note_error_body(&mut rec, status, &bytes);
+                rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
+                if let Some(r) = &st.cfg.recorder {
+                    let hs = header_pairs(out.headers());
+                    r.write(&crate::record::exchange(&rec, &hs, r.body_json(&bytes)));
+                }
+                *out.body_mut() = full(bytes);
+                st.cfg.sink.record(&rec);
+                return out;
+            }
+            Err(e) => {
+                // nothing went to the client yet: answer in the service's format
+                o.rec.note = Some(format!("the upstream's {status} answer broke off: {e}"));
+                let msg = format!("sigtap: the upstream's error body broke off ({e})");
+                return boxed(o.failed(&st, 502, ErrorCode::BadGateway, msg));
+            }
+        }
+    }
+    let mut rec = o.rec;
+    // stream the body back; log when it has been handed over (the duration covers headers)
+    let out_meter = Meter::default();
+    rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
+    rec.bytes_out = out
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let body: ProxyBody = match &st.cfg.recorder {
+        Some(r) => {
+            // the exchange is written when the response body has been handed over
+            let cap = r.capture();
+            let (r2, c2, rec2, hs) = (
+                r.clone(),
+                cap.clone(),
+                rec.clone(),
+                header_pairs(out.headers()),
+            );
+            let on_end: Box<dyn FnOnce() + Send + Sync> = Box::new(move || {
+                let body = c2
+                    .lock()
+                    .map(|c| c.json())
+                    .unwrap_or(serde_json::Value::Null);
+                r2.write(&crate::record::exchange(&rec2, &hs, body));
+            });
+            BodyExt::boxed(crate::record::Tee::new(incoming, cap, Some(on_end)))
+        }
+        None => BodyExt::boxed(Checked::new(incoming, None, out_meter.clone())),
+    };
+    *out.body_mut() = body;
+    st.cfg.sink.record(&rec);
+    out
+}
+
+pub(super) fn header_pairs(h: &hyper::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
+    // the same words as the lean transport's for the same failure
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    let mut io: Option<&std::io::Error> = None;
+    let mut incomplete = false;
+    while let Some(s) = src {
+        if let Some(i) = s.downcast_ref::<std::io::Error>() {
+            io = Some(i);
+        }
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            incomplete |= h.is_incomplete_message();
+        }
+        src = s.source();
+    }
+    match (e.is_connect(), io) {
+        (true, Some(i)) => format!("cannot connect to the upstream ({i})"),
+        (true, None) => format!("cannot connect to the upstream ({e})"),
+        (false, _) if incomplete => {
+            "the upstream connection failed (it closed before a whole answer head arrived)".into()
+        }
+        (false, Some(i)) => format!("the upstream connection failed ({i})"),
+        (false, None) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            format!("the upstream connection failed ({msg})")
+        }
+    }
+}
