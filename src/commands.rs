@@ -433,6 +433,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
         vouch: crate::proxy::guard::Vouch {
             listen: None,
             serve_hosts: a

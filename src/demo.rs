@@ -173,6 +173,7 @@ async fn start_proxy(
         recorder: None,
         threads: 1,
         lean: true,
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
         vouch: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

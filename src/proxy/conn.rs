@@ -9,7 +9,7 @@ use super::head::{self, Parsed};
 use super::lean::{self, Memo, UpConn};
 use super::pipeline::{plan, refuse_head, Planned};
 use super::State;
-use crate::clock::{Clock, SystemClock};
+
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,7 +56,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             match head::parse(&buf) {
                 Parsed::Complete(h) => break h,
                 Parsed::Refused(r) => {
-                    let resp = refuse_head(&st, r, Instant::now());
+                    let resp = refuse_head(&st, r, st.cfg.clock.now(), Instant::now());
                     let _ = lean::write_local(&mut client, resp, true).await;
                     return;
                 }
@@ -93,7 +93,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             Some(n) => {
                 let request = buf.split_to(head.len + n);
                 let (head_bytes, body) = request.split_at(head.len);
-                let second = SystemClock.now();
+                let second = st.cfg.clock.now();
                 let offset = st.clocks.offset(lean::upstream_authority(&st));
                 let remembered = memo
                     .as_ref()
@@ -106,9 +106,10 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                         lean::send(&st, o, &m.upstream_head, body, &mut client, &mut up, close)
                             .await
                     }
-                    None => match plan(&st, head.to_wire(), started) {
-                        Planned::Local(resp) => {
+                    None => match plan(&st, head.to_wire(), second, started) {
+                        Planned::Local(local) => {
                             memo = None;
+                            let resp = local.finish(&st);
                             lean::write_local(&mut client, resp, close).await.is_ok()
                         }
                         Planned::Forward(o) => {
@@ -130,7 +131,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 }
             }
             None => {
-                let planned = plan(&st, head.to_wire(), started);
+                let planned = plan(&st, head.to_wire(), st.cfg.clock.now(), started);
                 super::via_hyper::serve(&st, &head, planned, &mut client, &mut buf).await
             }
         };

@@ -65,6 +65,8 @@ pub struct ProxyConfig {
     pub lean: bool,
     /// `--serve-host` and `--allow-origin`: who may have requests signed with the identity.
     pub vouch: guard::Vouch,
+    /// The wall clock every request is judged and signed by.
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 struct State {

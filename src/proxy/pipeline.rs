@@ -9,7 +9,7 @@ use super::errors::{self, Dialect, ErrorCode, ErrorDoc};
 use super::upstream::{self, Upstream};
 use super::via_hyper::header_pairs;
 use super::{head, log, Mode, State};
-use crate::clock::{Clock, SystemClock};
+
 use crate::policy::{self, Action};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, parse_http_date, rfc3339};
@@ -50,9 +50,49 @@ pub(super) struct Outbound {
 
 /// The outcome of the pipeline's first phases.
 pub(super) enum Planned {
-    /// Answered by sigtap itself (refused or rejected); already logged.
-    Local(HResponse<http_body_util::Full<Bytes>>),
+    /// To be answered by sigtap itself (refused or rejected): `Local::finish` answers and logs.
+    Local(Box<Local>),
     Forward(Box<Outbound>),
+}
+
+/// An answer sigtap gives itself, decided but not yet given: nothing is logged or recorded
+/// until a transport calls `finish`.
+pub(super) struct Local {
+    rec: log::Record,
+    dialect: Dialect,
+    doc: ErrorDoc,
+    now: i64,
+    started: Instant,
+}
+
+impl Local {
+    fn planned(
+        rec: log::Record,
+        dialect: Dialect,
+        doc: ErrorDoc,
+        now: i64,
+        started: Instant,
+    ) -> Planned {
+        Planned::Local(Box::new(Local {
+            rec,
+            dialect,
+            doc,
+            now,
+            started,
+        }))
+    }
+
+    /// The answer, with its log record and recording written.
+    pub(super) fn finish(self, st: &State) -> HResponse<http_body_util::Full<Bytes>> {
+        finish_local(
+            st,
+            self.rec,
+            self.dialect,
+            &self.doc,
+            self.now,
+            self.started,
+        )
+    }
 }
 
 pub(super) fn boxed(r: HResponse<http_body_util::Full<Bytes>>) -> HResponse<ProxyBody> {
@@ -63,9 +103,16 @@ pub(super) fn boxed(r: HResponse<http_body_util::Full<Bytes>>) -> HResponse<Prox
     )
 }
 
-/// Phases inspect, decide and re-sign: pure work on the request head (no I/O), shared by the
-/// hyper path and the lean path.
-pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> Planned {
+/// Phases route, inspect, decide and re-sign: pure work on the request head, the same for
+/// every transport. No I/O and nothing written: the time comes in (`local_now`, the machine's
+/// clock; the upstream's offset is applied here), and a local answer is returned for the
+/// transport to `finish`. What it updates is the proxy's memory (request ids, clocks learned).
+pub(super) fn plan(
+    st: &State,
+    wire: crate::wire::Request,
+    local_now: i64,
+    started: Instant,
+) -> Planned {
     let id = st.next_id();
     // where this request goes
     let upstream = match &st.cfg.mode {
@@ -99,7 +146,7 @@ pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> 
                 .clone()
                 .or_else(|| wire.header("host").map(str::to_string));
             let refuse = |status: u16, code: ErrorCode, message: String| {
-                let now = SystemClock.now();
+                let now = local_now;
                 let rec = log::Record {
                     id,
                     time: rfc3339(now),
@@ -125,14 +172,7 @@ pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> 
                     extra: vec![],
                     resource: format!("{host}{}", wire.path),
                 };
-                Planned::Local(finish_local(
-                    st,
-                    rec,
-                    Dialect::for_host(&host),
-                    &doc,
-                    now,
-                    started,
-                ))
+                Local::planned(rec, Dialect::for_host(&host), doc, now, started)
             };
             if wire.method == "CONNECT" {
                 return refuse(405, ErrorCode::MethodNotAllowed, "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
@@ -181,7 +221,7 @@ pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> 
     };
     let up_host = upstream.authority.clone();
     let offset = st.clocks.offset(&up_host);
-    let now = SystemClock.now() + offset;
+    let now = local_now + offset;
     // phase: inspect
     let report = st.inspector.inspect_head(&wire, now);
     let upload = upload_id(&wire);
@@ -208,7 +248,7 @@ pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> 
     }
     let mut rec = log::Record {
         id,
-        time: rfc3339(SystemClock.now()),
+        time: rfc3339(local_now),
         method: wire.method.clone(),
         host: wire
             .authority
@@ -280,7 +320,7 @@ pub(super) fn plan(st: &State, wire: crate::wire::Request, started: Instant) -> 
                 extra,
                 resource: format!("{client_host}{}", wire.path),
             };
-            return Planned::Local(finish_local(st, rec, dialect, &doc, now, started));
+            return Local::planned(rec, dialect, doc, now, started);
         }
         Decision::Forward { note } => {
             rec.note = note;
@@ -389,7 +429,7 @@ impl Outbound {
     /// What every upstream answer teaches: its clock, finished uploads, the status.
     pub(super) fn learn_from_answer(&mut self, st: &State, status: u16, date: Option<&str>) {
         if let Some(t) = date.and_then(parse_http_date) {
-            let off = t - SystemClock.now();
+            let off = t - st.cfg.clock.now();
             st.clocks.learn(&self.up_host, off);
             self.rec.clock_offset_s = Some(off);
         }
@@ -434,9 +474,9 @@ pub(super) fn timeout_message(st: &State, upstream: &Upstream) -> String {
 pub(super) fn refuse_head(
     st: &State,
     r: head::Refusal,
+    now: i64,
     started: Instant,
 ) -> HResponse<http_body_util::Full<Bytes>> {
-    let now = SystemClock.now();
     let rec = log::Record {
         id: st.next_id(),
         time: rfc3339(now),

@@ -159,7 +159,7 @@ pub(super) async fn serve(
         async move {
             Ok::<_, std::convert::Infallible>(match planned {
                 Some(Planned::Forward(o)) => forward_hyper(st, req, *o).await,
-                Some(Planned::Local(r)) => boxed(r),
+                Some(Planned::Local(local)) => boxed(local.finish(&st)),
                 // hyper read a second request out of bytes that hold one: never happens, as
                 // `OneRequest` ends the input after the first
                 None => boxed(
