@@ -188,9 +188,18 @@ pub fn start_sigtap_env(args: &[&str], env: &[(&str, &str)]) -> Sigtap {
     }
 }
 
-/// The JSON log records so far (after the proxy's log flush interval, 50 ms, has passed).
+/// The JSON log records so far: read once no new line has arrived for 150 ms (the proxy
+/// flushes its log within 50-100 ms under load, and may log a request just after answering it).
 pub fn records(s: &Sigtap) -> Vec<serde_json::Value> {
-    std::thread::sleep(std::time::Duration::from_millis(60));
+    let mut seen = usize::MAX;
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let now = s.lines.lock().unwrap().len();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
     s.lines
         .lock()
         .unwrap()
