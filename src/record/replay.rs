@@ -628,9 +628,9 @@ fn compare(
                 if !got.eq_ignore_ascii_case(want) {
                     d.push(format!(
                         "body sha256 {}… ({} bytes) vs recorded {}… ({} bytes)",
-                        super::matcher::first_chars(got, 12),
+                        super::read::first_chars(got, 12),
                         seen.size,
-                        super::matcher::first_chars(want, 12),
+                        super::read::first_chars(want, 12),
                         rec.body.size
                     ));
                 }
