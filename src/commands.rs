@@ -142,7 +142,7 @@ fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
         Format::Human => report::to_human(&r, std::io::stdout().is_terminal()),
     };
     // the canonical request shows a session token whole; the report shows its first 8 characters
-    let mut tokens = crate::proxy::log::request_tokens(&req);
+    let mut tokens = crate::redact::request_tokens(&req);
     tokens.extend(
         inspector
             .keys
@@ -150,7 +150,7 @@ fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
             .iter()
             .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string())),
     );
-    let text = crate::proxy::log::redact_tokens(&text, &tokens);
+    let text = crate::redact::redact_tokens(&text, &tokens);
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let _ = stdout.write_all(text.as_bytes());
     Ok(r.verdict.exit_code())

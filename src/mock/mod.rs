@@ -412,7 +412,7 @@ async fn answer(
         let mut extra = Vec::new();
         match code {
             "SignatureDoesNotMatch" => {
-                let tokens = crate::proxy::log::request_tokens(&wire);
+                let tokens = crate::redact::request_tokens(&wire);
                 extra = errors::signature_extras(dialect, &report.stages, &tokens)
             }
             "RequestTimeTooSkewed" => {
@@ -464,7 +464,7 @@ async fn answer(
                         "closest recorded #{} {} {} (line {}) differs in: {}",
                         x.id,
                         x.request.method,
-                        crate::proxy::log::redact(&x.request.target),
+                        crate::redact::redact(&x.request.target),
                         x.line,
                         d.join("; ")
                     ),

@@ -16,7 +16,7 @@ fn is_signature_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.starts_with("x-amz-")
         || n.starts_with("q-")
-        || super::redact::is_secret_param(&n)
+        || crate::redact::record::is_secret_param(&n)
         || matches!(n.as_str(), "awsaccesskeyid" | "expires")
 }
 

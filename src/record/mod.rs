@@ -9,7 +9,7 @@
 //!   stored beside the recording in `FILE.bodies/SHA256` (`file` is that path relative to the
 //!   recording's folder), or kept only as hash and size (`--record-large hash`).
 //!
-//! What is masked is listed in [`redact`]: session tokens (the client's and sigtap's own) in
+//! What is masked is listed in [`crate::redact::record`]: session tokens (the client's and sigtap's own) in
 //! every spelling anywhere in the line, signature values in headers, the target and answer
 //! bodies; a body that was edited says `"redacted": true`. The file and its bodies are created
 //! 0600 (the folder 0700) and never written through a symbolic link.
@@ -27,11 +27,13 @@ mod files;
 pub mod har;
 pub mod matcher;
 pub mod read;
-pub mod redact;
 pub mod replay;
 
-pub use redact::{redact_authorization, redact_header, redact_target};
-use redact::{Scrubber, MARK};
+/// Recording redaction lives with every other output's, in [`crate::redact::record`]; this
+/// path stays for existing callers.
+pub use crate::redact::record as redact;
+pub use crate::redact::record::{redact_authorization, redact_header, redact_target};
+use crate::redact::record::{Scrubber, MARK};
 
 use crate::proxy::body::BoxError;
 use base64::Engine;

@@ -181,7 +181,7 @@ fn looks_xml(content_type: Option<&str>, body: &[u8]) -> bool {
 /// Stand-ins for redacted signature values, so the recorded request parses again and the
 /// signer knows the recorded scheme, carrier and signed headers.
 fn unredact(req: &mut Request) {
-    use super::redact::MARK;
+    use crate::redact::record::MARK;
     if let Some(a) = req.header("authorization").map(str::to_string) {
         let a = a
             .replace(
@@ -195,7 +195,7 @@ fn unredact(req: &mut Request) {
             .replace(":<redacted>", ":AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         req.set_header("Authorization", a);
     }
-    for t in super::redact::TOKEN_NAMES {
+    for t in crate::redact::record::TOKEN_NAMES {
         if req.header(t) == Some(MARK) {
             req.remove_header(t);
         }
@@ -225,7 +225,7 @@ struct Ctx {
     cfg: ReplayConfig,
     /// Masks a live answer as the recorder masked the recorded one (the keys' tokens and
     /// signature values), for answers recorded `redacted`.
-    scrubber: super::redact::Scrubber,
+    scrubber: crate::redact::record::Scrubber,
     client: HttpsClient,
     inspector: Inspector,
     clocks: Clocks,
@@ -691,7 +691,7 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
         .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
         .collect();
     let ctx = Arc::new(Ctx {
-        scrubber: super::redact::Scrubber::new(&tokens, true),
+        scrubber: crate::redact::record::Scrubber::new(&tokens, true),
         inspector: Inspector::new(KeyStore::new()),
         client,
         clocks: Clocks::default(),

@@ -9,6 +9,8 @@
 //! non-ASCII byte, the space and the backslash as `\xNN`; C1 controls, line and paragraph separators and invisible format
 //! characters (bidi overrides and isolates, zero-width characters, BOM) as `\u{NNNN}`.
 
+pub mod record;
+
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::ops::Range;
