@@ -195,7 +195,7 @@ fn unredact(req: &mut Request) {
             .replace(":<redacted>", ":AAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         req.set_header("Authorization", a);
     }
-    for t in crate::redact::record::TOKEN_NAMES {
+    for t in crate::redact::TOKEN_NAMES {
         if req.header(t) == Some(MARK) {
             req.remove_header(t);
         }
