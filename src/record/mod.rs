@@ -345,21 +345,16 @@ pub struct Line {
     tokens: Vec<String>,
 }
 
-/// One exchange line, from the proxy's log record and the response.
+/// One exchange line, from the request's outcome and the response.
 pub fn exchange(
-    rec: &crate::proxy::log::Record,
+    rec: &crate::outcome::Record,
     resp_headers: &[(String, String)],
     resp_body: Value,
 ) -> Line {
     let req_body = rec
         .req_body
         .as_ref()
-        .and_then(|c| {
-            c.lock().ok().map(|mut c| {
-                c.finish();
-                c.json()
-            })
-        })
+        .and_then(|c| c.lock().ok().map(|mut c| c.finish_json()))
         .unwrap_or_else(|| json!({ "size": 0, "sha256": null }));
     let headers = |h: &[(String, String)]| -> Vec<Value> {
         h.iter()
@@ -485,6 +480,13 @@ impl Captured {
                 }
             }
         }
+    }
+}
+
+impl crate::outcome::Capture for Captured {
+    fn finish_json(&mut self) -> Value {
+        self.finish();
+        self.json()
     }
 }
 

@@ -477,4 +477,23 @@ mod tests {
         assert_eq!(escape_bytes("/é\\\u{1b} x"), "/\\xc3\\xa9\\x5c\\x1b\\x20x");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
     }
+
+    #[test]
+    fn signatures_are_cut_to_8_characters() {
+        let t = "Signature=0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea&x=1";
+        assert_eq!(redact(t), "Signature=0a64ae62…&x=1");
+        assert_eq!(
+            redact("q-signature=3b8851a11a569213c17ba8fa7dcf2abec6935172"),
+            "q-signature=3b8851a1…"
+        );
+        assert_eq!(
+            redact("AWS AK:TCD9yOwtU0j9OspAg5WF6sNpXPY= ok"),
+            "AWS AK:TCD9yOwt… ok"
+        );
+        assert_eq!(
+            redact("?Signature=W%2BFLBTXkoNC6%2Fq7DauwgVFrOI1E%3D&Expires=1"),
+            "?Signature=W%2BFLBT…&Expires=1"
+        );
+        assert_eq!(redact("plain text é"), "plain text é");
+    }
 }
