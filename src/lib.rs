@@ -23,6 +23,7 @@ pub mod proxy;
 pub mod record;
 pub mod redact;
 pub mod report;
+pub mod resign;
 pub mod sig;
 pub mod timefmt;
 pub mod wire;

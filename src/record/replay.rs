@@ -9,7 +9,7 @@ use super::read::{Exchange, Recording};
 use crate::credentials::KeyStore;
 use crate::inspect::Inspector;
 use crate::proxy::body::{full, ProxyBody};
-use crate::proxy::decide::{self, ResignParams, SignAs};
+use crate::resign::{self, ResignParams, SignAs};
 use crate::proxy::upstream::{Clocks, HttpsClient, Upstream};
 use crate::wire::Request;
 use http_body_util::BodyExt;
@@ -421,7 +421,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
             "sigv4" => SignAs::Sigv4,
             _ => SignAs::Keep,
         };
-        let (signed, _, rf) = decide::resign(
+        let (signed, _, rf) = resign::resign(
             &req,
             &report,
             &ResignParams {
