@@ -18,6 +18,7 @@ pub mod diagnose;
 pub mod findings;
 pub mod inspect;
 pub mod mock;
+pub mod net;
 pub mod outcome;
 pub mod proxy;
 pub mod record;

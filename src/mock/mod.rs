@@ -8,7 +8,7 @@ pub mod store;
 use crate::clock::{Clock, SystemClock};
 use crate::findings::code;
 use crate::inspect::{Inspector, Report, Verdict};
-use crate::proxy::body::{full, ProxyBody};
+use crate::net::body::{full, ProxyBody};
 use crate::proxy::errors::{self, Dialect, ErrorDoc};
 use crate::record::matcher::{Match, Matcher};
 use crate::sig::Scheme;
@@ -655,7 +655,7 @@ impl SlowBody {
 
 impl hyper::body::Body for SlowBody {
     type Data = Bytes;
-    type Error = crate::proxy::body::BoxError;
+    type Error = crate::net::body::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

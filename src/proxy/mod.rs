@@ -1,7 +1,7 @@
 //! The proxy: the only part of sigtap that does I/O. Each request goes through the same named
 //! phases: inspect -> decide -> re-sign -> forward -> log.
 
-pub mod body;
+pub use crate::net::body;
 pub mod clients;
 pub mod decide;
 pub mod errors;

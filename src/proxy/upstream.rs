@@ -1,7 +1,7 @@
 //! The upstream side: where requests go, the HTTP(S) client (rustls, system roots plus an
 //! optional CA file), and the upstream clocks learned from `Date` headers.
 
-use super::body::ProxyBody;
+use crate::net::body::ProxyBody;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;

@@ -35,7 +35,7 @@ pub use crate::redact::record as redact;
 pub use crate::redact::record::{redact_authorization, redact_header, redact_target};
 use crate::redact::record::{Scrubber, MARK};
 
-use crate::proxy::body::BoxError;
+use crate::net::body::BoxError;
 use base64::Engine;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};

@@ -8,7 +8,7 @@
 use super::read::{Exchange, Recording};
 use crate::credentials::KeyStore;
 use crate::inspect::Inspector;
-use crate::proxy::body::{full, ProxyBody};
+use crate::net::body::{full, ProxyBody};
 use crate::resign::{self, ResignParams, SignAs};
 use crate::proxy::upstream::{Clocks, HttpsClient, Upstream};
 use crate::wire::Request;
@@ -297,7 +297,7 @@ struct FileBody {
 
 impl hyper::body::Body for FileBody {
     type Data = bytes::Bytes;
-    type Error = crate::proxy::body::BoxError;
+    type Error = crate::net::body::BoxError;
 
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
@@ -477,11 +477,11 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     // a signed aws-chunked body gets the new signature's chain, chunk by chunk (same sizes, so
     // the same length); its recorded chunk signatures cannot be checked (the seed was redacted)
     let body = match new_chain {
-        Some(chain) => http_body_util::BodyExt::boxed(crate::proxy::body::Reframe::new(
+        Some(chain) => http_body_util::BodyExt::boxed(crate::net::body::Reframe::new(
             body,
             None,
             chain,
-            crate::proxy::body::Meter::default(),
+            crate::net::body::Meter::default(),
         )),
         None => body,
     };
