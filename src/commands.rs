@@ -327,7 +327,8 @@ fn raise_open_files_limit() {
 fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
     raise_open_files_limit();
     use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
-    use crate::proxy::{decide, log, upstream::Upstream, ProxyConfig};
+    use crate::net::client::Upstream;
+    use crate::proxy::{decide, log, ProxyConfig};
     let mode = match (&a.upstream, a.forward) {
         (Some(up), false) => {
             if !a.allow_host.is_empty() {
@@ -439,7 +440,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                 .serve_host
                 .iter()
                 .map(|h| {
-                    crate::proxy::upstream::Authority::parse(h)
+                    crate::net::client::Authority::parse(h)
                         .map_err(|e| usage(format!("--serve-host {e}")))
                 })
                 .collect::<Result<_, _>>()?,
@@ -596,7 +597,7 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
 
 fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
     use crate::record::replay::{self, ReplayConfig};
-    let upstream = crate::proxy::upstream::Upstream::parse(&a.upstream).map_err(usage)?;
+    let upstream = crate::net::client::Upstream::parse(&a.upstream).map_err(usage)?;
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
     if rec.exchanges.is_empty() {
         return Err(usage(format!(
@@ -612,7 +613,7 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
         None => None,
     };
     if let Some(ca) = &a.upstream_ca {
-        crate::proxy::upstream::client(Some(ca), std::time::Duration::from_secs(1))
+        crate::net::client::client(Some(ca), std::time::Duration::from_secs(1))
             .map_err(usage)?;
     }
     let cfg = ReplayConfig {

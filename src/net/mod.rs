@@ -2,3 +2,4 @@
 //! streaming bodies and the client that sends requests upstream. It decides nothing.
 
 pub mod body;
+pub mod client;

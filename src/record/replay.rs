@@ -10,7 +10,7 @@ use crate::credentials::KeyStore;
 use crate::inspect::Inspector;
 use crate::net::body::{full, ProxyBody};
 use crate::resign::{self, ResignParams, SignAs};
-use crate::proxy::upstream::{Clocks, HttpsClient, Upstream};
+use crate::net::client::{Clocks, HttpsClient, Upstream};
 use crate::wire::Request;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -682,7 +682,7 @@ impl Summary {
 /// Replays `rec`, printing one line per exchange (stdout) and a summary; returns the summary.
 pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
     let client =
-        crate::proxy::upstream::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
+        crate::net::client::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
     let total = rec.exchanges.len();
     let tokens: Vec<String> = cfg
         .keys
