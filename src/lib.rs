@@ -15,6 +15,7 @@ pub mod commands;
 pub mod credentials;
 pub mod demo;
 pub mod diagnose;
+pub mod errordoc;
 pub mod findings;
 pub mod inspect;
 pub mod mock;

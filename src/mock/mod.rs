@@ -9,7 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::findings::code;
 use crate::inspect::{Inspector, Report, Verdict};
 use crate::net::body::{full, ProxyBody};
-use crate::proxy::errors::{self, Dialect, ErrorDoc};
+use crate::errordoc::{self as errors, Dialect, ErrorDoc};
 use crate::record::matcher::{Match, Matcher};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, rfc3339};

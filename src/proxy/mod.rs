@@ -4,7 +4,7 @@
 pub use crate::net::body;
 pub mod clients;
 pub mod decide;
-pub mod errors;
+pub use crate::errordoc as errors;
 pub mod guard;
 mod lean;
 pub mod log;
