@@ -252,31 +252,7 @@ async fn answer(
 ) -> HResponse<ProxyBody> {
     let id = mock.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let (parts, incoming) = req.into_parts();
-    let uri = &parts.uri;
-    let mut wire = crate::wire::Request {
-        method: parts.method.as_str().to_string(),
-        scheme: None,
-        authority: uri.authority().map(|a| a.as_str().to_string()),
-        path: if uri.path().is_empty() {
-            "/".into()
-        } else {
-            uri.path().to_string()
-        },
-        query: uri.query().map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-                )
-            })
-            .collect(),
-        body: Vec::new(),
-        http_chunked: false,
-        body_complete: true,
-    };
+    let mut wire = crate::net::wire_head(&parts.method, &parts.uri, &parts.headers);
     let host = wire.host().unwrap_or("").to_string();
     let head_dialect = if crate::sig::cos::detect(&wire).is_some() {
         Dialect::Cos

@@ -264,29 +264,9 @@ fn wire_of(head: &[u8]) -> crate::wire::Request {
     let mut req = httparse::Request::new(&mut headers);
     // the same bytes parsed whole before
     let _ = req.parse(head);
-    let target = req.path.unwrap_or("/");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
-        None => (target, None),
-    };
-    crate::wire::Request {
-        method: req.method.unwrap_or("GET").to_string(),
-        scheme: None,
-        authority: None,
-        path: path.to_string(),
-        query,
-        headers: req
-            .headers
-            .iter()
-            .map(|h| {
-                let value = String::from_utf8_lossy(h.value).trim().to_string();
-                (h.name.to_string(), value)
-            })
-            .collect(),
-        body: Vec::new(),
-        http_chunked: false,
-        body_complete: true,
-    }
+    let target = crate::wire::Target::origin(req.path.unwrap_or("/"));
+    let fields = req.headers.iter().map(|h| (h.name, h.value));
+    crate::wire::Request::from_parts(req.method.unwrap_or("GET"), target, fields)
 }
 
 /// The last head a connection planned and what the pipeline made of it. The pipeline is a

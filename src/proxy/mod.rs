@@ -511,33 +511,7 @@ const HOP: [&str; 7] = [
 ];
 
 fn to_wire(req: &HRequest<Incoming>) -> crate::wire::Request {
-    let uri = req.uri();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-            )
-        })
-        .collect();
-    let path = uri.path();
-    crate::wire::Request {
-        method: req.method().as_str().to_string(),
-        scheme: uri.scheme_str().map(str::to_string),
-        authority: uri.authority().map(|a| a.as_str().to_string()),
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.to_string()
-        },
-        query: uri.query().map(str::to_string),
-        headers,
-        body: Vec::new(),
-        http_chunked: false,
-        body_complete: false,
-    }
+    crate::net::wire_head(req.method(), req.uri(), req.headers())
 }
 
 /// Everything the pipeline decided about one request before a byte goes upstream: the

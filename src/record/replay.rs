@@ -11,7 +11,7 @@ use crate::inspect::Inspector;
 use crate::net::body::{full, ProxyBody};
 use crate::resign::{self, ResignParams, SignAs};
 use crate::net::client::{Clocks, HttpsClient, Upstream};
-use crate::wire::Request;
+use crate::wire::{Request, Target};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -347,10 +347,6 @@ impl hyper::body::Body for FileBody {
 async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     let r = &x.request;
     let target = ctx.learned.apply(&r.target);
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), Some(q.to_string())),
-        None => (target.clone(), None),
-    };
     // a stored body streams from its file (a signed aws-chunked one is re-framed on the way);
     // one edited when recorded is read whole, as its hash headers are computed from it
     let (body, file) = match r.body.source(&ctx.base)? {
@@ -361,17 +357,9 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         super::read::BodySource::File(_) => (Vec::new(), Some(r.body.open(&ctx.base)?)),
         super::read::BodySource::Missing => return Err("the recording kept only the hash of this request's body (--record-large hash); it cannot be sent again".into()),
     };
-    let mut req = Request {
-        method: r.method.clone(),
-        scheme: None,
-        authority: None,
-        path: if path.is_empty() { "/".into() } else { path },
-        query,
-        headers: r.headers.clone(),
-        body,
-        http_chunked: false,
-        body_complete: true,
-    };
+    let fields = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes()));
+    let mut req = Request::from_parts(&r.method, Target::origin(&target), fields);
+    req.body = body;
     req.remove_header("transfer-encoding");
     unredact(&mut req);
     if r.body.redacted {
