@@ -14,6 +14,7 @@ use crate::sig::{cos, v2};
 use crate::timefmt::{human_duration, parse_user_time};
 use crate::wire::Request;
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 
 /// Exit status for bad usage or unreadable input.
 pub const EXIT_USAGE: i32 = 2;
@@ -34,15 +35,17 @@ fn usage(msg: impl Into<String>) -> UsageError {
 
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> i32 {
+    // the one system clock, handed to whatever needs the time
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let result = match cli.command {
-        Command::Inspect(a) => inspect(a),
-        Command::Sign(a) => sign(a, false),
-        Command::Presign(a) => sign(a, true),
+        Command::Inspect(a) => inspect(a, &*clock),
+        Command::Sign(a) => sign(a, false, &*clock),
+        Command::Presign(a) => sign(a, true, &*clock),
         Command::Explain(a) => explain(a),
         Command::Proxy(a) => proxy(a),
-        Command::Mock(a) => mock(a),
-        Command::Demo => Ok(crate::demo::run()),
-        Command::Replay(a) => replay(a),
+        Command::Mock(a) => mock(a, clock),
+        Command::Demo => Ok(crate::demo::run(&*clock)),
+        Command::Replay(a) => replay(a, clock),
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
     };
@@ -55,9 +58,14 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<UnixTime, UsageError> {
+/// A time flag's value, or the clock's now when the flag is absent.
+fn parse_time_flag(
+    flag: &str,
+    value: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<UnixTime, UsageError> {
     match value {
-        None => Ok(SystemClock.now()),
+        None => Ok(clock.now()),
         Some(v) => parse_user_time(v).ok_or_else(|| {
             usage(format!(
                 "{flag} {v:?} is not a time: use RFC 3339 (2025-01-15T08:30:00Z) or unix seconds"
@@ -115,8 +123,8 @@ pub fn key_store(k: &KeyArgs) -> Result<KeyStore, UsageError> {
     Ok(store)
 }
 
-fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
-    let now = parse_time_flag("--now", a.now.as_deref())?;
+fn inspect(a: InspectArgs, clock: &dyn Clock) -> Result<i32, UsageError> {
+    let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     let keys = key_store(&a.keys)?;
     let req = read_request(&a.input)?;
     let response = match &a.response {
@@ -177,8 +185,8 @@ fn pick_key(k: &KeyArgs) -> Result<Credential, UsageError> {
     }
 }
 
-fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
-    let now = parse_time_flag("--now", a.now.as_deref())?;
+fn sign(a: SignArgs, presign: bool, clock: &dyn Clock) -> Result<i32, UsageError> {
+    let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     if a.expires < 0 {
         return Err(usage("--expires must be zero or more seconds"));
     }
@@ -197,11 +205,11 @@ fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
                 eprintln!("sigtap: note: --region is not used by COS signatures");
             }
             let start = match &a.start {
-                Some(s) => parse_time_flag("--start", Some(s))?,
+                Some(s) => parse_time_flag("--start", Some(s), clock)?,
                 None => now,
             };
             let end = match &a.end {
-                Some(e) => parse_time_flag("--end", Some(e))?,
+                Some(e) => parse_time_flag("--end", Some(e), clock)?,
                 None => start.saturating_add(a.expires),
             };
             if end < start {
@@ -498,7 +506,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     n.checked_mul(mul)
 }
 
-fn mock(a: MockArgs) -> Result<i32, UsageError> {
+fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, UsageError> {
     raise_open_files_limit();
     let listen = match a.port {
         Some(p) => format!("127.0.0.1:{p}"),
@@ -580,6 +588,7 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
             let _ = out.flush();
         }
         let mut cfg = crate::mock::MockConfig::new(Inspector::new(keys), offset);
+        cfg.clock = clock;
         cfg.recording = recording;
         cfg.store_fallback = a.store;
         cfg.faults = crate::mock::fail::Faults::new(faults, a.seed);
@@ -595,7 +604,7 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
     }))
 }
 
-fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
+fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, UsageError> {
     use crate::record::replay::{self, ReplayConfig};
     let upstream = crate::net::client::Upstream::parse(&a.upstream).map_err(usage)?;
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
@@ -609,7 +618,7 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
         return Err(usage("--concurrency must be at least 1"));
     }
     let now = match &a.now {
-        Some(_) => Some(parse_time_flag("--now", a.now.as_deref())?),
+        Some(_) => Some(parse_time_flag("--now", a.now.as_deref(), &*clock)?),
         None => None,
     };
     if let Some(ca) = &a.upstream_ca {
@@ -617,6 +626,7 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
             .map_err(usage)?;
     }
     let cfg = ReplayConfig {
+        clock,
         upstream,
         keys: key_store(&a.keys)?,
         now,

@@ -70,6 +70,8 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// Mock settings.
 pub struct MockConfig {
     pub inspector: Inspector,
+    /// What the mock's checks and `Date` read as now (before `clock_offset`).
+    pub clock: Arc<dyn Clock>,
     /// Seconds added to the mock's clock (`--clock-offset`): its checks and `Date` move.
     pub clock_offset: i64,
     /// Serve these recorded exchanges (`--recording`).
@@ -88,10 +90,11 @@ pub struct MockConfig {
 }
 
 impl MockConfig {
-    /// A plain strict mock: no recording, no faults, any region.
+    /// A plain strict mock on the system clock: no recording, no faults, any region.
     pub fn new(inspector: Inspector, clock_offset: i64) -> MockConfig {
         MockConfig {
             inspector,
+            clock: Arc::new(SystemClock),
             clock_offset,
             recording: None,
             store_fallback: false,
@@ -120,7 +123,7 @@ impl Mock {
     }
 
     fn now(&self) -> i64 {
-        SystemClock.now() + self.cfg.clock_offset
+        self.cfg.clock.now() + self.cfg.clock_offset
     }
 }
 

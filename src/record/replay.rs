@@ -6,6 +6,7 @@
 //! mapped to the new ones). Never dates, request ids or server names.
 
 use super::read::{Exchange, Recording};
+use crate::clock::Clock;
 use crate::credentials::KeyStore;
 use crate::inspect::Inspector;
 use crate::net::body::{full, ProxyBody};
@@ -17,10 +18,12 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Settings of one replay run.
 pub struct ReplayConfig {
+    /// Signing times and durations come from here.
+    pub clock: Arc<dyn Clock>,
     pub upstream: Upstream,
     pub keys: KeyStore,
     /// Sign at this fixed time instead of the clock (plus the upstream's learned offset).
@@ -235,7 +238,8 @@ struct Ctx {
 
 /// Builds, signs and sends one exchange; compares the answer.
 async fn replay_one(ctx: &Ctx, x: &Exchange) -> Outcome {
-    let started = Instant::now();
+    let clock = &ctx.cfg.clock;
+    let started = clock.instant();
     let mut o = Outcome {
         id: x.id,
         method: x.request.method.clone(),
@@ -267,7 +271,7 @@ async fn replay_one(ctx: &Ctx, x: &Exchange) -> Outcome {
         }
         Err(e) => o.note = Some(e),
     }
-    o.ms = started.elapsed().as_secs_f64() * 1000.0;
+    o.ms = clock.instant().duration_since(started).as_secs_f64() * 1000.0;
     o
 }
 
@@ -382,7 +386,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     }
     let up = &ctx.cfg.upstream;
     let now = ctx.cfg.now.unwrap_or_else(|| {
-        crate::clock::Clock::now(&crate::clock::SystemClock) + ctx.clocks.offset(&up.authority)
+        ctx.cfg.clock.now() + ctx.clocks.offset(&up.authority)
     });
     let recorded_scheme = x.resigned_as.as_deref().unwrap_or(&x.client.scheme);
     let report = ctx.inspector.inspect_head(&req, now);
@@ -488,7 +492,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
     {
         ctx.clocks.learn(
             &up.authority,
-            t - crate::clock::Clock::now(&crate::clock::SystemClock),
+            t - ctx.cfg.clock.now(),
         );
     }
     let status = resp.status().as_u16();
@@ -687,7 +691,8 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
         base: rec.base.clone(),
         cfg,
     });
-    let started = Instant::now();
+    let clock = ctx.cfg.clock.clone();
+    let started = clock.instant();
     let sem = Arc::new(tokio::sync::Semaphore::new(ctx.cfg.concurrency.max(1)));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
     let feeder = {
@@ -727,7 +732,7 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
     };
     let mut s = Summary::default();
     let mut done = 0usize;
-    let mut last_progress = Instant::now();
+    let mut last_progress = started;
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -745,11 +750,12 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
                 o.human()
             };
             let _ = writeln!(out, "{line}");
-            if ctx.cfg.progress && last_progress.elapsed() > Duration::from_millis(200) {
-                last_progress = Instant::now();
+            let at = ctx.cfg.progress.then(|| clock.instant());
+            if let Some(at) = at.filter(|at| *at - last_progress > Duration::from_millis(200)) {
+                last_progress = at;
                 eprint!(
                     "\r[{done}/{total}] {:.0}/s   ",
-                    done as f64 / started.elapsed().as_secs_f64().max(1e-9)
+                    done as f64 / (at - started).as_secs_f64().max(1e-9)
                 );
             }
             if done == total {
@@ -770,7 +776,7 @@ pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
     if ctx.cfg.progress {
         eprint!("\r{}\r", " ".repeat(40));
     }
-    s.seconds = started.elapsed().as_secs_f64();
+    s.seconds = clock.instant().duration_since(started).as_secs_f64();
     Ok(s)
 }
 
