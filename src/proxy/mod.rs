@@ -542,6 +542,7 @@ enum Planned {
     Forward(Box<Outbound>),
 }
 
+#[allow(clippy::disallowed_methods)] // TODO(issue 13 pipeline): clock injected
 async fn handle(st: Arc<State>, req: HRequest<Incoming>) -> HResponse<ProxyBody> {
     let started = Instant::now();
     let wire = to_wire(&req);
