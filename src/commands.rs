@@ -16,21 +16,62 @@ use crate::wire::Request;
 use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 
-/// Exit status for bad usage or unreadable input.
+/// Exit status for bad usage or bad input.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status for a command that was right but failed while running.
+pub const EXIT_RUNTIME: i32 = 1;
 
-/// A usage or input error: printed on stderr, exit status 2.
+/// Why a command failed, printed on stderr after `sigtap: `; the variant says whose fault it
+/// is, and so the exit status.
+///
+/// The rule: [`Usage`](CommandError::Usage) (exit 2) is what the user fixes by changing the
+/// command line or what it names: a flag that does not parse or combine, an input, recording,
+/// credentials or CA file that cannot be read or is malformed, a path to write that cannot be
+/// opened (missing folder, no permission, a symbolic link refused). [`Runtime`](CommandError::Runtime)
+/// (exit 1) is a right command that failed while running: the async runtime could not start,
+/// a port could not be bound, output could not be written once its file was open
+/// (`proxy::run` answers by the same rule). Verdicts (`inspect`) and replay differences are
+/// results with their own statuses, not errors.
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub enum CommandError {
+    Usage(String),
+    Runtime(String),
+}
 
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl CommandError {
+    /// 2 for bad usage or input, 1 for a runtime failure.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            CommandError::Usage(_) => EXIT_USAGE,
+            CommandError::Runtime(_) => EXIT_RUNTIME,
+        }
     }
 }
 
-fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError(msg.into())
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Usage(m) | CommandError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+fn usage(msg: impl Into<String>) -> CommandError {
+    CommandError::Usage(msg.into())
+}
+
+fn runtime(msg: impl Into<String>) -> CommandError {
+    CommandError::Runtime(msg.into())
+}
+
+/// A multi-threaded async runtime for the commands that serve or send.
+fn runtime_for_io() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| runtime(format!("cannot start the runtime: {e}")))
 }
 
 /// Runs a parsed command line and returns the process exit status.
@@ -53,7 +94,7 @@ pub fn run(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sigtap: {e}");
-            EXIT_USAGE
+            e.exit_status()
         }
     }
 }
@@ -63,7 +104,7 @@ fn parse_time_flag(
     flag: &str,
     value: Option<&str>,
     clock: &dyn Clock,
-) -> Result<UnixTime, UsageError> {
+) -> Result<UnixTime, CommandError> {
     match value {
         None => Ok(clock.now()),
         Some(v) => parse_user_time(v).ok_or_else(|| {
@@ -75,7 +116,7 @@ fn parse_time_flag(
 }
 
 /// Reads INPUT: a URL, `-` (stdin) or a file holding one raw request.
-pub fn read_request(input: &str) -> Result<Request, UsageError> {
+pub fn read_request(input: &str) -> Result<Request, CommandError> {
     let lower = input.trim_start().to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return Request::from_url(input).map_err(|e| usage(format!("{input}: {e}")));
@@ -97,7 +138,7 @@ pub fn read_request(input: &str) -> Result<Request, UsageError> {
 
 /// Builds the key store: explicit flags first, then `--credentials`, else the environment
 /// and AWS shared files (botocore's rules).
-pub fn key_store(k: &KeyArgs) -> Result<KeyStore, UsageError> {
+pub fn key_store(k: &KeyArgs) -> Result<KeyStore, CommandError> {
     let mut store = KeyStore::new();
     if let Some(path) = &k.credentials {
         store = credentials::load_credentials_file(path).map_err(|e| usage(e.to_string()))?;
@@ -123,7 +164,7 @@ pub fn key_store(k: &KeyArgs) -> Result<KeyStore, UsageError> {
     Ok(store)
 }
 
-fn inspect(a: InspectArgs, clock: &dyn Clock) -> Result<i32, UsageError> {
+fn inspect(a: InspectArgs, clock: &dyn Clock) -> Result<i32, CommandError> {
     let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     let keys = key_store(&a.keys)?;
     let req = read_request(&a.input)?;
@@ -164,7 +205,7 @@ fn inspect(a: InspectArgs, clock: &dyn Clock) -> Result<i32, UsageError> {
     Ok(r.verdict.exit_code())
 }
 
-fn pick_key(k: &KeyArgs) -> Result<Credential, UsageError> {
+fn pick_key(k: &KeyArgs) -> Result<Credential, CommandError> {
     let store = key_store(k)?;
     if let Some(ak) = &k.access_key {
         return store.get(ak).cloned().ok_or_else(|| {
@@ -185,7 +226,7 @@ fn pick_key(k: &KeyArgs) -> Result<Credential, UsageError> {
     }
 }
 
-fn sign(a: SignArgs, presign: bool, clock: &dyn Clock) -> Result<i32, UsageError> {
+fn sign(a: SignArgs, presign: bool, clock: &dyn Clock) -> Result<i32, CommandError> {
     let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     if a.expires < 0 {
         return Err(usage("--expires must be zero or more seconds"));
@@ -301,7 +342,7 @@ fn sign(a: SignArgs, presign: bool, clock: &dyn Clock) -> Result<i32, UsageError
     Ok(0)
 }
 
-fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
+fn explain(a: ExplainArgs) -> Result<i32, CommandError> {
     match a.code {
         None => {
             for e in CATALOG {
@@ -332,7 +373,7 @@ fn raise_open_files_limit() {
     }
 }
 
-fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
+fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
     raise_open_files_limit();
     use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
     use crate::net::client::Upstream;
@@ -506,7 +547,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     n.checked_mul(mul)
 }
 
-fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, UsageError> {
+fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     raise_open_files_limit();
     let listen = match a.port {
         Some(p) => format!("127.0.0.1:{p}"),
@@ -566,18 +607,11 @@ fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, UsageError> {
         eprintln!("sigtap mock: no keys given; using the demo key:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}", d.access_key, d.secret.expose());
         keys.add(d);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| usage(format!("cannot start the runtime: {e}")))?;
-    Ok(rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("sigtap: cannot listen on {listen}: {e}");
-                return 1;
-            }
-        };
+    let rt = runtime_for_io()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| runtime(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener
             .local_addr()
             .map(|a| a.to_string())
@@ -600,11 +634,11 @@ fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, UsageError> {
         crate::proxy::shutdown_signal().await;
         let _ = tx.send(true);
         let _ = server.await;
-        0
-    }))
+        Ok(0)
+    })
 }
 
-fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, UsageError> {
+fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     use crate::record::replay::{self, ReplayConfig};
     let upstream = crate::net::client::Upstream::parse(&a.upstream).map_err(usage)?;
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
@@ -642,11 +676,9 @@ fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, Usage
         upstream_ca: a.upstream_ca.clone(),
     };
     let json = cfg.json;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| usage(format!("cannot start the runtime: {e}")))?;
-    let s = rt.block_on(replay::run(rec, cfg)).map_err(usage)?;
+    let rt = runtime_for_io()?;
+    // the CA file was checked above: what fails here is the machine's (TLS setup)
+    let s = rt.block_on(replay::run(rec, cfg)).map_err(runtime)?;
     let rate = (s.same + s.different + s.errors) as f64 / s.seconds.max(1e-9);
     if json {
         println!(
@@ -663,28 +695,34 @@ fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, Usage
     Ok(if s.ok() { 0 } else { 1 })
 }
 
-fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageError> {
+/// Writes `text` to the file named (a path that cannot be opened is bad usage) or to stdout.
+fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), CommandError> {
     match path {
-        Some(p) => crate::record::write_private(p, text.as_bytes())
-            .map_err(|e| usage(format!("{}: {e}", p.display()))),
+        Some(p) => {
+            let mut f = crate::record::create_private(p)
+                .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.flush())
+                .map_err(|e| runtime(format!("writing {}: {e}", p.display())))
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
                 .and_then(|_| out.flush())
-                .map_err(|e| usage(format!("stdout: {e}")))
+                .map_err(|e| runtime(format!("writing stdout: {e}")))
         }
     }
 }
 
-fn export(a: crate::cli::ExportArgs) -> Result<i32, UsageError> {
+fn export(a: crate::cli::ExportArgs) -> Result<i32, CommandError> {
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
     let har = crate::record::har::export(&rec).map_err(usage)?;
-    let text = serde_json::to_string_pretty(&har).map_err(|e| usage(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&har).map_err(|e| runtime(e.to_string()))?;
     write_out(a.output.as_deref(), &format!("{text}\n"))?;
     Ok(0)
 }
 
-fn import(a: crate::cli::ImportArgs) -> Result<i32, UsageError> {
+fn import(a: crate::cli::ImportArgs) -> Result<i32, CommandError> {
     let text = if a.input.as_os_str() == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -701,4 +739,17 @@ fn import(a: crate::cli::ImportArgs) -> Result<i32, UsageError> {
     let out: String = lines.iter().map(|l| format!("{l}\n")).collect();
     write_out(a.output.as_deref(), &out)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whose_fault_decides_the_exit_status() {
+        let missing = std::path::Path::new("/nonexistent-sigtap-folder/out.jsonl");
+        let e = write_out(Some(missing), "x").unwrap_err();
+        assert_eq!(e.exit_status(), EXIT_USAGE, "{e}");
+        assert_eq!(runtime("cannot listen").exit_status(), EXIT_RUNTIME);
+    }
 }

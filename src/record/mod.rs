@@ -51,12 +51,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Bodies up to this size are stored inline (base64); larger ones by hash and size only.
 pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
 
-/// Writes a file that holds recorded exchanges (`import -o`, `export -o`): created 0600,
-/// never through a symbolic link.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = files::open_private(path, files::Create::Replace)?;
-    f.write_all(bytes)?;
-    f.flush()
+/// Creates (or empties) a file to hold recorded exchanges (`import -o`, `export -o`): mode
+/// 0600, never through a symbolic link.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    files::open_private(path, files::Create::Replace)
 }
 
 /// Where bodies larger than the inline limit go.
