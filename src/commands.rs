@@ -375,8 +375,8 @@ fn raise_open_files_limit() {
 
 fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
     raise_open_files_limit();
-    use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
     use crate::net::client::Upstream;
+    use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
     use crate::proxy::{decide, log, ProxyConfig};
     let mode = match (&a.upstream, a.forward) {
         (Some(up), false) => {
@@ -656,8 +656,7 @@ fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, Comma
         None => None,
     };
     if let Some(ca) = &a.upstream_ca {
-        crate::net::client::client(Some(ca), std::time::Duration::from_secs(1))
-            .map_err(usage)?;
+        crate::net::client::client(Some(ca), std::time::Duration::from_secs(1)).map_err(usage)?;
     }
     let cfg = ReplayConfig {
         clock,

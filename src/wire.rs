@@ -511,7 +511,10 @@ mod tests {
             Target::origin("/b/k?acl&x=1"),
             [("Host", &b"h"[..]), ("X-A", b"  v \xff ")],
         );
-        assert_eq!((r.path.as_str(), r.query.as_deref()), ("/b/k", Some("acl&x=1")));
+        assert_eq!(
+            (r.path.as_str(), r.query.as_deref()),
+            ("/b/k", Some("acl&x=1"))
+        );
         assert_eq!(r.header("x-a"), Some("v \u{fffd}"));
         assert!(r.body.is_empty() && r.body_complete && r.scheme.is_none());
         let r = Request::from_parts(

@@ -6,10 +6,10 @@ pub mod fail;
 pub mod store;
 
 use crate::clock::{Clock, SystemClock};
+use crate::errordoc::{self as errors, Dialect, ErrorDoc};
 use crate::findings::code;
 use crate::inspect::{Inspector, Report, Verdict};
 use crate::net::body::{full, ProxyBody};
-use crate::errordoc::{self as errors, Dialect, ErrorDoc};
 use crate::record::matcher::{Match, Matcher};
 use crate::sig::Scheme;
 use crate::timefmt::{http_date, rfc3339};

@@ -140,5 +140,4 @@ mod tests {
         assert!(Resolve::parse("b.example.com=localhost").is_err());
         assert!(Resolve::parse("b.example.com/x=127.0.0.1:1").is_err());
     }
-
 }

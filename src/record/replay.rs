@@ -10,8 +10,8 @@ use crate::clock::Clock;
 use crate::credentials::KeyStore;
 use crate::inspect::Inspector;
 use crate::net::body::{full, ProxyBody};
-use crate::resign::{self, ResignParams, SignAs};
 use crate::net::client::{Clocks, HttpsClient, Upstream};
+use crate::resign::{self, ResignParams, SignAs};
 use crate::wire::{Request, Target};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -385,9 +385,10 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         }
     }
     let up = &ctx.cfg.upstream;
-    let now = ctx.cfg.now.unwrap_or_else(|| {
-        ctx.cfg.clock.now() + ctx.clocks.offset(&up.authority)
-    });
+    let now = ctx
+        .cfg
+        .now
+        .unwrap_or_else(|| ctx.cfg.clock.now() + ctx.clocks.offset(&up.authority));
     let recorded_scheme = x.resigned_as.as_deref().unwrap_or(&x.client.scheme);
     let report = ctx.inspector.inspect_head(&req, now);
     let mut new_chain = None;
@@ -490,10 +491,7 @@ async fn send(ctx: &Ctx, x: &Exchange) -> Result<Answer, String> {
         .and_then(|v| v.to_str().ok())
         .and_then(crate::timefmt::parse_http_date)
     {
-        ctx.clocks.learn(
-            &up.authority,
-            t - ctx.cfg.clock.now(),
-        );
+        ctx.clocks.learn(&up.authority, t - ctx.cfg.clock.now());
     }
     let status = resp.status().as_u16();
     let headers: Vec<(String, String)> = resp
@@ -673,8 +671,7 @@ impl Summary {
 
 /// Replays `rec`, printing one line per exchange (stdout) and a summary; returns the summary.
 pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
-    let client =
-        crate::net::client::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
+    let client = crate::net::client::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
     let total = rec.exchanges.len();
     let tokens: Vec<String> = cfg
         .keys
