@@ -1,5 +1,5 @@
 //! Where requests go upstream and the client that takes them there: a base URL, a strict
-//! host[:port], the HTTP(S) client (rustls, system roots plus an optional CA file), and the
+//! `host[:port]`, the HTTP(S) client (rustls, system roots plus an optional CA file), and the
 //! upstream clocks learned from `Date` headers. Used by the proxy and by replay.
 
 use crate::net::body::ProxyBody;
