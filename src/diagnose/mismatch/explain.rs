@@ -12,6 +12,7 @@ use crate::sig::{cos, v2};
 use crate::timefmt::amz_date;
 use crate::wire::Request;
 
+/// Explains a SigV4 mismatch.
 pub fn explain_v4(
     req: &Request,
     auth: &V4Auth,

@@ -224,8 +224,6 @@ fn fallback(
     }
 }
 
-/// Explains a SigV4 mismatch.
-
 #[cfg(test)]
 mod tests {
     use super::*;
