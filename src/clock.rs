@@ -1,4 +1,9 @@
-//! The only place that reads the system clock; everything else takes `now` as an argument.
+//! The only place that reads the system clock; everything else takes `now` as an argument or
+//! is handed a [`Clock`]. `clippy.toml` keeps `SystemTime::now` and `Instant::now` out of the
+//! rest of the crate.
+#![allow(clippy::disallowed_methods)]
+
+use std::time::Instant;
 
 /// Seconds since the Unix epoch (UTC). Signed and 64-bit so that 50-year windows and
 /// dates before 1970 in garbage input never overflow.
@@ -6,7 +11,14 @@ pub type UnixTime = i64;
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
+    /// Wall-clock time: what signatures, expiry and skew are judged by.
     fn now(&self) -> UnixTime;
+
+    /// A monotonic instant, for durations and timeouts only (never for signing). Every clock
+    /// measures real elapsed time: a frozen wall clock still lets a request take time.
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 /// The machine's clock.

@@ -14,35 +14,79 @@ use crate::sig::{cos, v2};
 use crate::timefmt::{human_duration, parse_user_time};
 use crate::wire::Request;
 use std::io::{IsTerminal, Read, Write};
+use std::sync::Arc;
 
-/// Exit status for bad usage or unreadable input.
+/// Exit status for bad usage or bad input.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status for a command that was right but failed while running.
+pub const EXIT_RUNTIME: i32 = 1;
 
-/// A usage or input error: printed on stderr, exit status 2.
+/// Why a command failed, printed on stderr after `sigtap: `; the variant says whose fault it
+/// is, and so the exit status.
+///
+/// The rule: [`Usage`](CommandError::Usage) (exit 2) is what the user fixes by changing the
+/// command line or what it names: a flag that does not parse or combine, an input, recording,
+/// credentials or CA file that cannot be read or is malformed, a path to write that cannot be
+/// opened (missing folder, no permission, a symbolic link refused). [`Runtime`](CommandError::Runtime)
+/// (exit 1) is a right command that failed while running: the async runtime could not start,
+/// a port could not be bound, output could not be written once its file was open
+/// (`proxy::run` answers by the same rule). Verdicts (`inspect`) and replay differences are
+/// results with their own statuses, not errors.
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub enum CommandError {
+    Usage(String),
+    Runtime(String),
+}
 
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl CommandError {
+    /// 2 for bad usage or input, 1 for a runtime failure.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            CommandError::Usage(_) => EXIT_USAGE,
+            CommandError::Runtime(_) => EXIT_RUNTIME,
+        }
     }
 }
 
-fn usage(msg: impl Into<String>) -> UsageError {
-    UsageError(msg.into())
+impl std::fmt::Display for CommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Usage(m) | CommandError::Runtime(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+fn usage(msg: impl Into<String>) -> CommandError {
+    CommandError::Usage(msg.into())
+}
+
+fn runtime(msg: impl Into<String>) -> CommandError {
+    CommandError::Runtime(msg.into())
+}
+
+/// A multi-threaded async runtime for the commands that serve or send.
+fn runtime_for_io() -> Result<tokio::runtime::Runtime, CommandError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| runtime(format!("cannot start the runtime: {e}")))
 }
 
 /// Runs a parsed command line and returns the process exit status.
 pub fn run(cli: Cli) -> i32 {
+    // the one system clock, handed to whatever needs the time
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let result = match cli.command {
-        Command::Inspect(a) => inspect(a),
-        Command::Sign(a) => sign(a, false),
-        Command::Presign(a) => sign(a, true),
+        Command::Inspect(a) => inspect(a, &*clock),
+        Command::Sign(a) => sign(a, false, &*clock),
+        Command::Presign(a) => sign(a, true, &*clock),
         Command::Explain(a) => explain(a),
         Command::Proxy(a) => proxy(a),
-        Command::Mock(a) => mock(a),
-        Command::Demo => Ok(crate::demo::run()),
-        Command::Replay(a) => replay(a),
+        Command::Mock(a) => mock(a, clock),
+        Command::Demo => Ok(crate::demo::run(&*clock)),
+        Command::Replay(a) => replay(a, clock),
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
     };
@@ -50,14 +94,19 @@ pub fn run(cli: Cli) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sigtap: {e}");
-            EXIT_USAGE
+            e.exit_status()
         }
     }
 }
 
-fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<UnixTime, UsageError> {
+/// A time flag's value, or the clock's now when the flag is absent.
+fn parse_time_flag(
+    flag: &str,
+    value: Option<&str>,
+    clock: &dyn Clock,
+) -> Result<UnixTime, CommandError> {
     match value {
-        None => Ok(SystemClock.now()),
+        None => Ok(clock.now()),
         Some(v) => parse_user_time(v).ok_or_else(|| {
             usage(format!(
                 "{flag} {v:?} is not a time: use RFC 3339 (2025-01-15T08:30:00Z) or unix seconds"
@@ -67,7 +116,7 @@ fn parse_time_flag(flag: &str, value: Option<&str>) -> Result<UnixTime, UsageErr
 }
 
 /// Reads INPUT: a URL, `-` (stdin) or a file holding one raw request.
-pub fn read_request(input: &str) -> Result<Request, UsageError> {
+pub fn read_request(input: &str) -> Result<Request, CommandError> {
     let lower = input.trim_start().to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         return Request::from_url(input).map_err(|e| usage(format!("{input}: {e}")));
@@ -89,7 +138,7 @@ pub fn read_request(input: &str) -> Result<Request, UsageError> {
 
 /// Builds the key store: explicit flags first, then `--credentials`, else the environment
 /// and AWS shared files (botocore's rules).
-pub fn key_store(k: &KeyArgs) -> Result<KeyStore, UsageError> {
+pub fn key_store(k: &KeyArgs) -> Result<KeyStore, CommandError> {
     let mut store = KeyStore::new();
     if let Some(path) = &k.credentials {
         store = credentials::load_credentials_file(path).map_err(|e| usage(e.to_string()))?;
@@ -115,8 +164,8 @@ pub fn key_store(k: &KeyArgs) -> Result<KeyStore, UsageError> {
     Ok(store)
 }
 
-fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
-    let now = parse_time_flag("--now", a.now.as_deref())?;
+fn inspect(a: InspectArgs, clock: &dyn Clock) -> Result<i32, CommandError> {
+    let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     let keys = key_store(&a.keys)?;
     let req = read_request(&a.input)?;
     let response = match &a.response {
@@ -142,7 +191,7 @@ fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
         Format::Human => report::to_human(&r, std::io::stdout().is_terminal()),
     };
     // the canonical request shows a session token whole; the report shows its first 8 characters
-    let mut tokens = crate::proxy::log::request_tokens(&req);
+    let mut tokens = crate::redact::request_tokens(&req);
     tokens.extend(
         inspector
             .keys
@@ -150,13 +199,13 @@ fn inspect(a: InspectArgs) -> Result<i32, UsageError> {
             .iter()
             .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string())),
     );
-    let text = crate::proxy::log::redact_tokens(&text, &tokens);
+    let text = crate::redact::redact_tokens(&text, &tokens);
     // A closed pipe (e.g. `| head`) is not an error worth a panic.
     let _ = stdout.write_all(text.as_bytes());
     Ok(r.verdict.exit_code())
 }
 
-fn pick_key(k: &KeyArgs) -> Result<Credential, UsageError> {
+fn pick_key(k: &KeyArgs) -> Result<Credential, CommandError> {
     let store = key_store(k)?;
     if let Some(ak) = &k.access_key {
         return store.get(ak).cloned().ok_or_else(|| {
@@ -177,8 +226,8 @@ fn pick_key(k: &KeyArgs) -> Result<Credential, UsageError> {
     }
 }
 
-fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
-    let now = parse_time_flag("--now", a.now.as_deref())?;
+fn sign(a: SignArgs, presign: bool, clock: &dyn Clock) -> Result<i32, CommandError> {
+    let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     if a.expires < 0 {
         return Err(usage("--expires must be zero or more seconds"));
     }
@@ -197,11 +246,11 @@ fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
                 eprintln!("sigtap: note: --region is not used by COS signatures");
             }
             let start = match &a.start {
-                Some(s) => parse_time_flag("--start", Some(s))?,
+                Some(s) => parse_time_flag("--start", Some(s), clock)?,
                 None => now,
             };
             let end = match &a.end {
-                Some(e) => parse_time_flag("--end", Some(e))?,
+                Some(e) => parse_time_flag("--end", Some(e), clock)?,
                 None => start.saturating_add(a.expires),
             };
             if end < start {
@@ -293,7 +342,7 @@ fn sign(a: SignArgs, presign: bool) -> Result<i32, UsageError> {
     Ok(0)
 }
 
-fn explain(a: ExplainArgs) -> Result<i32, UsageError> {
+fn explain(a: ExplainArgs) -> Result<i32, CommandError> {
     match a.code {
         None => {
             for e in CATALOG {
@@ -324,10 +373,11 @@ fn raise_open_files_limit() {
     }
 }
 
-fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
+fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
     raise_open_files_limit();
+    use crate::net::client::Upstream;
     use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
-    use crate::proxy::{decide, log, upstream::Upstream, ProxyConfig};
+    use crate::proxy::{decide, log, ProxyConfig};
     let mode = match (&a.upstream, a.forward) {
         (Some(up), false) => {
             if !a.allow_host.is_empty() {
@@ -440,7 +490,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, UsageError> {
                 .serve_host
                 .iter()
                 .map(|h| {
-                    crate::proxy::upstream::Authority::parse(h)
+                    crate::net::client::Authority::parse(h)
                         .map_err(|e| usage(format!("--serve-host {e}")))
                 })
                 .collect::<Result<_, _>>()?,
@@ -498,7 +548,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     n.checked_mul(mul)
 }
 
-fn mock(a: MockArgs) -> Result<i32, UsageError> {
+fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     raise_open_files_limit();
     let listen = match a.port {
         Some(p) => format!("127.0.0.1:{p}"),
@@ -558,18 +608,11 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
         eprintln!("sigtap mock: no keys given; using the demo key:\n  export AWS_ACCESS_KEY_ID={}\n  export AWS_SECRET_ACCESS_KEY={}", d.access_key, d.secret.expose());
         keys.add(d);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| usage(format!("cannot start the runtime: {e}")))?;
-    Ok(rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("sigtap: cannot listen on {listen}: {e}");
-                return 1;
-            }
-        };
+    let rt = runtime_for_io()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| runtime(format!("cannot listen on {listen}: {e}")))?;
         let addr = listener
             .local_addr()
             .map(|a| a.to_string())
@@ -580,6 +623,7 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
             let _ = out.flush();
         }
         let mut cfg = crate::mock::MockConfig::new(Inspector::new(keys), offset);
+        cfg.clock = clock;
         cfg.recording = recording;
         cfg.store_fallback = a.store;
         cfg.faults = crate::mock::fail::Faults::new(faults, a.seed);
@@ -591,13 +635,13 @@ fn mock(a: MockArgs) -> Result<i32, UsageError> {
         crate::proxy::shutdown_signal().await;
         let _ = tx.send(true);
         let _ = server.await;
-        0
-    }))
+        Ok(0)
+    })
 }
 
-fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
+fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     use crate::record::replay::{self, ReplayConfig};
-    let upstream = crate::proxy::upstream::Upstream::parse(&a.upstream).map_err(usage)?;
+    let upstream = crate::net::client::Upstream::parse(&a.upstream).map_err(usage)?;
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
     if rec.exchanges.is_empty() {
         return Err(usage(format!(
@@ -609,14 +653,14 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
         return Err(usage("--concurrency must be at least 1"));
     }
     let now = match &a.now {
-        Some(_) => Some(parse_time_flag("--now", a.now.as_deref())?),
+        Some(_) => Some(parse_time_flag("--now", a.now.as_deref(), &*clock)?),
         None => None,
     };
     if let Some(ca) = &a.upstream_ca {
-        crate::proxy::upstream::client(Some(ca), std::time::Duration::from_secs(1))
-            .map_err(usage)?;
+        crate::net::client::client(Some(ca), std::time::Duration::from_secs(1)).map_err(usage)?;
     }
     let cfg = ReplayConfig {
+        clock,
         upstream,
         keys: key_store(&a.keys)?,
         now,
@@ -632,11 +676,9 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
         upstream_ca: a.upstream_ca.clone(),
     };
     let json = cfg.json;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| usage(format!("cannot start the runtime: {e}")))?;
-    let s = rt.block_on(replay::run(rec, cfg)).map_err(usage)?;
+    let rt = runtime_for_io()?;
+    // the CA file was checked above: what fails here is the machine's (TLS setup)
+    let s = rt.block_on(replay::run(rec, cfg)).map_err(runtime)?;
     let rate = (s.same + s.different + s.errors) as f64 / s.seconds.max(1e-9);
     if json {
         println!(
@@ -653,28 +695,34 @@ fn replay(a: crate::cli::ReplayArgs) -> Result<i32, UsageError> {
     Ok(if s.ok() { 0 } else { 1 })
 }
 
-fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), UsageError> {
+/// Writes `text` to the file named (a path that cannot be opened is bad usage) or to stdout.
+fn write_out(path: Option<&std::path::Path>, text: &str) -> Result<(), CommandError> {
     match path {
-        Some(p) => crate::record::write_private(p, text.as_bytes())
-            .map_err(|e| usage(format!("{}: {e}", p.display()))),
+        Some(p) => {
+            let mut f = crate::record::create_private(p)
+                .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+            f.write_all(text.as_bytes())
+                .and_then(|_| f.flush())
+                .map_err(|e| runtime(format!("writing {}: {e}", p.display())))
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes())
                 .and_then(|_| out.flush())
-                .map_err(|e| usage(format!("stdout: {e}")))
+                .map_err(|e| runtime(format!("writing stdout: {e}")))
         }
     }
 }
 
-fn export(a: crate::cli::ExportArgs) -> Result<i32, UsageError> {
+fn export(a: crate::cli::ExportArgs) -> Result<i32, CommandError> {
     let rec = crate::record::read::Recording::load(&a.recording).map_err(usage)?;
     let har = crate::record::har::export(&rec).map_err(usage)?;
-    let text = serde_json::to_string_pretty(&har).map_err(|e| usage(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&har).map_err(|e| runtime(e.to_string()))?;
     write_out(a.output.as_deref(), &format!("{text}\n"))?;
     Ok(0)
 }
 
-fn import(a: crate::cli::ImportArgs) -> Result<i32, UsageError> {
+fn import(a: crate::cli::ImportArgs) -> Result<i32, CommandError> {
     let text = if a.input.as_os_str() == "-" {
         let mut s = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -691,4 +739,17 @@ fn import(a: crate::cli::ImportArgs) -> Result<i32, UsageError> {
     let out: String = lines.iter().map(|l| format!("{l}\n")).collect();
     write_out(a.output.as_deref(), &out)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whose_fault_decides_the_exit_status() {
+        let missing = std::path::Path::new("/nonexistent-sigtap-folder/out.jsonl");
+        let e = write_out(Some(missing), "x").unwrap_err();
+        assert_eq!(e.exit_status(), EXIT_USAGE, "{e}");
+        assert_eq!(runtime("cannot listen").exit_status(), EXIT_RUNTIME);
+    }
 }

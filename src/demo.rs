@@ -1,7 +1,7 @@
 //! `sigtap demo`: a short scripted tour through the proxy and the embedded mock, on ephemeral
 //! ports, with no credentials and no network; it prints the live diagnoses.
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::credentials::KeyStore;
 use crate::proxy::{decide, log, Mode, ProxyConfig};
 use crate::sig::v4::{self, Rules, SigningKeyCache};
@@ -26,8 +26,9 @@ fn send(addr: &str, req: &Request) -> Result<u16, String> {
         .ok_or_else(|| "no HTTP answer".to_string())
 }
 
-/// Runs the tour; exit status 0 when every step behaved as shown.
-pub fn run() -> i32 {
+/// Runs the tour, its simulated clients signing with `clock`; exit status 0 when every step
+/// behaved as shown.
+pub fn run(clock: &dyn Clock) -> i32 {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,10 +39,10 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    rt.block_on(tour())
+    rt.block_on(tour(clock))
 }
 
-async fn tour() -> i32 {
+async fn tour(clock: &dyn Clock) -> i32 {
     let key = crate::credentials::demo_key();
     let (ak, sk) = (key.access_key.clone(), key.secret.expose().to_string());
     let (addr, stop, server) = match start_proxy(&key, decide::SignAs::Sigv4).await {
@@ -52,7 +53,7 @@ async fn tour() -> i32 {
         }
     };
     println!("sigtap demo: a proxy on {addr} in front of the embedded strict mock; every request below is signed by a simulated client, then diagnosed and passed on: as it is when valid, re-signed as SigV4 (--sign-as sigv4) when its time or scheme needs it, or refused.\n");
-    let now = SystemClock.now();
+    let now = clock.now();
     let cache = SigningKeyCache::new();
     let v4sign = |method: &str,
                   path: &str,
@@ -123,7 +124,7 @@ async fn tour() -> i32 {
     let mut failures = run_steps(&addr, steps).await;
     let _ = stop.send(());
     let _ = server.await;
-    failures += cos_tour(&key).await;
+    failures += cos_tour(&key, clock).await;
     if failures == 0 {
         0
     } else {
@@ -217,7 +218,7 @@ async fn run_steps(addr: &str, steps: Vec<(&str, Request, u16)>) -> usize {
 /// The COS part: a proxy that keeps each client's scheme (no --sign-as), in front of its own
 /// mock, with requests signed as cos-python-sdk-v5 signs them (`q-sign-algorithm=sha1`, the
 /// bucket in the host name, a window from a minute before the SDK's clock).
-async fn cos_tour(key: &crate::credentials::Credential) -> usize {
+async fn cos_tour(key: &crate::credentials::Credential, clock: &dyn Clock) -> usize {
     let (addr, stop, server) = match start_proxy(key, decide::SignAs::Keep).await {
         Ok(r) => r,
         Err(e) => {
@@ -227,7 +228,7 @@ async fn cos_tour(key: &crate::credentials::Credential) -> usize {
     };
     println!("sigtap demo: Tencent COS, through a second proxy on {addr} that keeps each client's scheme\n");
     let host = "demo-1250000000.cos.ap-guangzhou.myqcloud.com";
-    let now = SystemClock.now();
+    let now = clock.now();
     let cos_sign = |method: &str, path: &str, body: &[u8], client_now: i64| {
         let raw = format!(
             "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: cos-python-sdk-v5.1.9.30\r\nContent-Length: {}\r\n\r\n",

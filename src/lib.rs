@@ -1,12 +1,20 @@
 //! sigtap: validate, explain and re-sign object-storage request signatures
 //! (Tencent COS `q-sign-algorithm=sha1`, AWS SigV4 incl. aws-chunked, AWS SigV2).
 //!
-//! The library is layered so that the protocol code stays pure:
+//! The library is layered so that the protocol code stays pure and arrows only point down
+//! (a module imports only those on the lines below it):
+//! - [`commands`], [`demo`]: the shell, which makes the one [`clock::SystemClock`] and hands it on;
+//! - [`proxy`]: the proxy; nothing but the shell imports it;
+//! - [`mock`]: the strict mock upstream (it serves recordings, so it uses [`record`]);
+//! - [`record`]: recordings, HAR and the replay client;
+//! - [`outcome`] (one request's record), [`resign`] (re-signing), [`errordoc`] (the service's
+//!   error documents), [`net`] (bodies and the upstream client): what proxy, mock and replay share;
+//! - [`inspect`] turns a parsed [`wire::Request`] into an [`inspect::Report`] with findings,
+//!   [`diagnose`] explains them, [`report`] renders them, [`redact`] shortens signatures and
+//!   tokens and escapes what people read, for every output;
 //! - [`sig`] canonicalizes, signs and verifies; it never does I/O nor reads the clock;
-//! - [`inspect`] turns a parsed [`wire::Request`] into a [`inspect::Report`] with findings;
-//! - [`clock`] is the only place that reads the system clock;
-//! - [`credentials`] holds keys in types that cannot be printed;
-//! - [`redact`] shortens signatures and tokens and escapes what people read.
+//! - [`wire`], [`clock`] (the only place that reads the system clock), [`credentials`] (keys in
+//!   types that cannot be printed), [`findings`], [`timefmt`], [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -15,14 +23,18 @@ pub mod commands;
 pub mod credentials;
 pub mod demo;
 pub mod diagnose;
+pub mod errordoc;
 pub mod findings;
 pub mod inspect;
 pub mod mock;
+pub mod net;
+pub mod outcome;
 pub mod policy;
 pub mod proxy;
 pub mod record;
 pub mod redact;
 pub mod report;
+pub mod resign;
 pub mod service_error;
 pub mod sig;
 pub mod timefmt;

@@ -130,7 +130,63 @@ pub fn decode_http_chunked(mut data: &[u8]) -> Result<Vec<u8>, WireError> {
     }
 }
 
+/// The request-target of a head in parts (RFC 9112 section 3.2): the origin form gives a path
+/// and maybe a query; the absolute form also a scheme and an authority.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub scheme: Option<&'a str>,
+    pub authority: Option<&'a str>,
+    /// The raw path, still percent-encoded (empty reads as `/`).
+    pub path: &'a str,
+    /// The raw query without the `?`.
+    pub query: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    /// An origin-form target exactly as sent (`/path?query`), split at its first `?`.
+    pub fn origin(target: &'a str) -> Target<'a> {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        Target {
+            path,
+            query,
+            ..Target::default()
+        }
+    }
+}
+
 impl Request {
+    /// A request head as a server (hyper, the lean path's parser) or a recording hands it over:
+    /// the one conversion of such parts into a [`Request`]. Header values are read as UTF-8
+    /// (lossily) and trimmed. The body is not part of the head: it starts empty and complete,
+    /// for the caller to fill once read.
+    pub fn from_parts<'h>(
+        method: &str,
+        target: Target<'_>,
+        headers: impl IntoIterator<Item = (&'h str, &'h [u8])>,
+    ) -> Request {
+        Request {
+            method: method.to_string(),
+            scheme: target.scheme.map(str::to_string),
+            authority: target.authority.map(str::to_string),
+            path: if target.path.is_empty() {
+                "/".into()
+            } else {
+                target.path.to_string()
+            },
+            query: target.query.map(str::to_string),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v).trim().to_string()))
+                .collect(),
+            body: Vec::new(),
+            http_chunked: false,
+            body_complete: true,
+        }
+    }
+
     /// Parses one raw HTTP/1.1 request (CRLF or LF line ends).
     pub fn parse(raw: &[u8]) -> Result<Request, WireError> {
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
@@ -446,6 +502,31 @@ mod tests {
             Request::parse(b"GET / HTTP/1.1\r\nno colon here\r\n\r\n"),
             Err(WireError::BadHeader(2, _))
         ));
+    }
+
+    #[test]
+    fn heads_from_parts() {
+        let r = Request::from_parts(
+            "PUT",
+            Target::origin("/b/k?acl&x=1"),
+            [("Host", &b"h"[..]), ("X-A", b"  v \xff ")],
+        );
+        assert_eq!(
+            (r.path.as_str(), r.query.as_deref()),
+            ("/b/k", Some("acl&x=1"))
+        );
+        assert_eq!(r.header("x-a"), Some("v \u{fffd}"));
+        assert!(r.body.is_empty() && r.body_complete && r.scheme.is_none());
+        let r = Request::from_parts(
+            "GET",
+            Target {
+                scheme: Some("http"),
+                authority: Some("b.example.com"),
+                ..Target::default()
+            },
+            [],
+        );
+        assert_eq!((r.path.as_str(), r.host()), ("/", Some("b.example.com")));
     }
 
     #[test]

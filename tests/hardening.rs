@@ -3,6 +3,8 @@
 //! rules with a port, and signing with the upstream identity only for the proxy's own origin.
 //! The upstream is a raw socket that records every connection and request head it gets, so a
 //! test can assert that nothing reached it.
+// Tests time real servers and read the wall clock directly (clippy.toml bans it in the crate).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -5,6 +5,8 @@
 //! outlives its second, and `--upstream-idle` closes the kept upstream connection.
 //! The upstream is a raw socket that records each request head it receives, so the test can
 //! check what sigtap sent (a fresh signature, verified here with the engine).
+// Tests time real servers and read the wall clock directly (clippy.toml bans it in the crate).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -4,6 +4,8 @@
 //!
 //! Needs `scripts/tools.sh`; without the tools these tests fail with that command
 //! (`SIGTAP_SKIP_TOOLS=1` skips them loudly, never in CI).
+// Tests time real servers and read the wall clock directly (clippy.toml bans it in the crate).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -3,6 +3,8 @@
 //! sigtap, even when the upstream echoes the request it received in its answer; and recording
 //! files are private (0600) and never written through a symbolic link. The upstream is a raw
 //! socket in the test that echoes what it got; everything runs on 127.0.0.1.
+// Tests time real servers and read the wall clock directly (clippy.toml bans it in the crate).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -3,6 +3,8 @@
 //! recording replayed as a client against fresh servers and served by `sigtap mock
 //! --recording` to the same clients run again days later. Processes bind 127.0.0.1 and are
 //! stopped by PID.
+// Tests time real servers and read the wall clock directly (clippy.toml bans it in the crate).
+#![allow(clippy::disallowed_methods)]
 
 mod common;
 

@@ -6,11 +6,11 @@ pub mod fail;
 pub mod store;
 
 use crate::clock::{Clock, SystemClock};
+use crate::errordoc::{self as errors, Dialect, ErrorCode, ErrorDoc};
 use crate::findings::{code, Code};
 use crate::inspect::{Inspector, Report, Verdict};
+use crate::net::body::{full, ProxyBody};
 use crate::policy;
-use crate::proxy::body::{full, ProxyBody};
-use crate::proxy::errors::{self, Dialect, ErrorCode, ErrorDoc};
 use crate::record::matcher::{Match, Matcher};
 use crate::sig::{Carrier, Scheme};
 use crate::timefmt::{http_date, rfc3339};
@@ -71,6 +71,8 @@ pub fn parse_size(text: &str) -> Option<u64> {
 /// Mock settings.
 pub struct MockConfig {
     pub inspector: Inspector,
+    /// What the mock's checks and `Date` read as now (before `clock_offset`).
+    pub clock: Arc<dyn Clock>,
     /// Seconds added to the mock's clock (`--clock-offset`): its checks and `Date` move.
     pub clock_offset: i64,
     /// Serve these recorded exchanges (`--recording`).
@@ -89,10 +91,11 @@ pub struct MockConfig {
 }
 
 impl MockConfig {
-    /// A plain strict mock: no recording, no faults, any region.
+    /// A plain strict mock on the system clock: no recording, no faults, any region.
     pub fn new(inspector: Inspector, clock_offset: i64) -> MockConfig {
         MockConfig {
             inspector,
+            clock: Arc::new(SystemClock),
             clock_offset,
             recording: None,
             store_fallback: false,
@@ -121,7 +124,7 @@ impl Mock {
     }
 
     fn now(&self) -> i64 {
-        SystemClock.now() + self.cfg.clock_offset
+        self.cfg.clock.now() + self.cfg.clock_offset
     }
 }
 
@@ -236,31 +239,7 @@ async fn answer(
 ) -> HResponse<ProxyBody> {
     let id = mock.seq.fetch_add(1, Ordering::Relaxed) + 1;
     let (parts, incoming) = req.into_parts();
-    let uri = &parts.uri;
-    let mut wire = crate::wire::Request {
-        method: parts.method.as_str().to_string(),
-        scheme: None,
-        authority: uri.authority().map(|a| a.as_str().to_string()),
-        path: if uri.path().is_empty() {
-            "/".into()
-        } else {
-            uri.path().to_string()
-        },
-        query: uri.query().map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).trim().to_string(),
-                )
-            })
-            .collect(),
-        body: Vec::new(),
-        http_chunked: false,
-        body_complete: true,
-    };
+    let mut wire = crate::net::wire_head(&parts.method, &parts.uri, &parts.headers);
     let host = wire.host().unwrap_or("").to_string();
     let head_dialect = if crate::sig::cos::detect(&wire).is_some() {
         Dialect::Cos
@@ -392,7 +371,7 @@ async fn answer(
         let mut extra = Vec::new();
         match code {
             ErrorCode::SignatureDoesNotMatch => {
-                let tokens = crate::proxy::log::request_tokens(&wire);
+                let tokens = crate::redact::request_tokens(&wire);
                 extra = errors::signature_extras(dialect, &report.stages, &tokens)
             }
             ErrorCode::RequestTimeTooSkewed => {
@@ -444,7 +423,7 @@ async fn answer(
                         "closest recorded #{} {} {} (line {}) differs in: {}",
                         x.id,
                         x.request.method,
-                        crate::proxy::log::redact(&x.request.target),
+                        crate::redact::redact(&x.request.target),
                         x.line,
                         d.join("; ")
                     ),
@@ -641,7 +620,7 @@ impl SlowBody {
 
 impl hyper::body::Body for SlowBody {
     type Data = Bytes;
-    type Error = crate::proxy::body::BoxError;
+    type Error = crate::net::body::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

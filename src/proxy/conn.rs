@@ -37,7 +37,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
     loop {
         // --header-timeout bounds the wait for the next request and its whole head, from the
         // moment the connection was opened or the previous answer went out
-        let head_deadline = Instant::now() + st.cfg.header_timeout;
+        let head_deadline = st.cfg.clock.instant() + st.cfg.header_timeout;
         while buf.is_empty() {
             // idle between requests: wait for the next one or the shutdown, and let the kept
             // upstream connection go once it has been idle for --upstream-idle
@@ -56,7 +56,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             match head::parse(&buf) {
                 Parsed::Complete(h) => break h,
                 Parsed::Refused(r) => {
-                    let resp = refuse_head(&st, r, st.cfg.clock.now(), Instant::now());
+                    let resp = refuse_head(&st, r, st.cfg.clock.now(), st.cfg.clock.instant());
                     let _ = lean::write_local(&mut client, resp, true).await;
                     return;
                 }
@@ -70,7 +70,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 }
             }
         };
-        let started = Instant::now();
+        let started = st.cfg.clock.instant();
         let close = head.close;
         // the lean transport takes a small body whole: wait for it as for the head
         let lean_body = lean_ok.then(|| lean::serves(&head)).flatten();

@@ -3,7 +3,7 @@
 //! the user's browser (DNS rebinding, cross-site requests). So such a request must address
 //! the proxy by its own name and must not come from a web page, unless the user said so.
 
-use super::upstream::Authority;
+use crate::net::client::Authority;
 use std::net::SocketAddr;
 
 /// The names a request may give in `Host` to be signed with the upstream identity, and the

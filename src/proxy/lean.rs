@@ -189,7 +189,15 @@ async fn forward(
     let idempotent = is_head || o.method == "GET";
     let answer = tokio::time::timeout(
         st.cfg.upstream_timeout,
-        exchange(up, &addr, head, is_head, idempotent, client_close),
+        exchange(
+            up,
+            &addr,
+            head,
+            is_head,
+            idempotent,
+            client_close,
+            st.cfg.clock.instant(),
+        ),
     )
     .await;
     let (conn, answer) = match (answer, up.as_mut()) {
@@ -307,7 +315,7 @@ async fn forward(
     if answer.upstream_closes || !conn.buf.is_empty() {
         *up = None;
     } else {
-        conn.idle_since = Instant::now();
+        conn.idle_since = st.cfg.clock.instant();
     }
     answer.framing != Framing::UntilClose
 }
@@ -362,6 +370,7 @@ async fn exchange(
     is_head: bool,
     idempotent: bool,
     client_close: bool,
+    now: Instant,
 ) -> Result<AnswerHead, UpError> {
     for attempt in 0..2 {
         let conn = match up {
@@ -372,7 +381,7 @@ async fn exchange(
                 up.insert(UpConn {
                     io,
                     buf: BytesMut::with_capacity(16 * 1024),
-                    idle_since: Instant::now(),
+                    idle_since: now,
                 })
             }
         };

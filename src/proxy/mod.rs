@@ -1,11 +1,11 @@
 //! The proxy: the only part of sigtap that does I/O. Each request goes through the same named
 //! phases: inspect -> decide -> re-sign -> forward -> log.
 
-pub mod body;
+pub use crate::net::body;
 pub mod clients;
 mod conn;
 pub mod decide;
-pub mod errors;
+pub use crate::errordoc as errors;
 mod framing;
 pub mod guard;
 pub mod head;

@@ -1,7 +1,7 @@
 //! The recording's files on disk: created private (0600 files, a 0700 body folder), never
 //! opened through a symbolic link, written to a temporary name and then renamed.
 
-use super::redact::{self, Scrubber};
+use crate::redact::record::{self as redact, Scrubber};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -245,7 +245,7 @@ pub fn import(har: &Value) -> Result<Vec<Value>, String> {
         // the request's tokens and any signature value are masked in what is kept
         let tokens = wire
             .as_ref()
-            .map(crate::proxy::log::request_tokens)
+            .map(crate::redact::request_tokens)
             .unwrap_or_default();
         super::scrub_exchange(&mut line, &tokens, |b, s| {
             super::scrub_inline(b, s);

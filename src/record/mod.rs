@@ -9,7 +9,7 @@
 //!   stored beside the recording in `FILE.bodies/SHA256` (`file` is that path relative to the
 //!   recording's folder), or kept only as hash and size (`--record-large hash`).
 //!
-//! What is masked is listed in [`redact`]: session tokens (the client's and sigtap's own) in
+//! What is masked is listed in [`crate::redact::record`]: session tokens (the client's and sigtap's own) in
 //! every spelling anywhere in the line, signature values in headers, the target and answer
 //! bodies; a body that was edited says `"redacted": true`. The file and its bodies are created
 //! 0600 (the folder 0700) and never written through a symbolic link.
@@ -27,13 +27,15 @@ mod files;
 pub mod har;
 pub mod matcher;
 pub mod read;
-pub mod redact;
 pub mod replay;
 
-pub use redact::{redact_authorization, redact_header, redact_target};
-use redact::{Scrubber, MARK};
+/// Recording redaction lives with every other output's, in [`crate::redact::record`]; this
+/// path stays for existing callers.
+pub use crate::redact::record as redact;
+pub use crate::redact::record::{redact_authorization, redact_header, redact_target};
+use crate::redact::record::{Scrubber, MARK};
 
-use crate::proxy::body::BoxError;
+use crate::net::body::BoxError;
 use base64::Engine;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
@@ -49,12 +51,10 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Bodies up to this size are stored inline (base64); larger ones by hash and size only.
 pub const DEFAULT_INLINE_LIMIT: usize = 64 * 1024;
 
-/// Writes a file that holds recorded exchanges (`import -o`, `export -o`): created 0600,
-/// never through a symbolic link.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = files::open_private(path, files::Create::Replace)?;
-    f.write_all(bytes)?;
-    f.flush()
+/// Creates (or empties) a file to hold recorded exchanges (`import -o`, `export -o`): mode
+/// 0600, never through a symbolic link.
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    files::open_private(path, files::Create::Replace)
 }
 
 /// Where bodies larger than the inline limit go.
@@ -343,21 +343,16 @@ pub struct Line {
     tokens: Vec<String>,
 }
 
-/// One exchange line, from the proxy's log record and the response.
+/// One exchange line, from the request's outcome and the response.
 pub fn exchange(
-    rec: &crate::proxy::log::Record,
+    rec: &crate::outcome::Record,
     resp_headers: &[(String, String)],
     resp_body: Value,
 ) -> Line {
     let req_body = rec
         .req_body
         .as_ref()
-        .and_then(|c| {
-            c.lock().ok().map(|mut c| {
-                c.finish();
-                c.json()
-            })
-        })
+        .and_then(|c| c.lock().ok().map(|mut c| c.finish_json()))
         .unwrap_or_else(|| json!({ "size": 0, "sha256": null }));
     let headers = |h: &[(String, String)]| -> Vec<Value> {
         h.iter()
@@ -483,6 +478,13 @@ impl Captured {
                 }
             }
         }
+    }
+}
+
+impl crate::outcome::Capture for Captured {
+    fn finish_json(&mut self) -> Value {
+        self.finish();
+        self.json()
     }
 }
 

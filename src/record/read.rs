@@ -142,7 +142,7 @@ impl HashCheck {
         Err(format!(
             "body file {} does not match its recorded sha256 ({}… recorded, {}… read): it was changed since it was recorded",
             self.what,
-            super::matcher::first_chars(&self.want, 12),
+            first_chars(&self.want, 12),
             &got[..12]
         ))
     }
@@ -288,9 +288,21 @@ pub fn parse(text: &str) -> Result<Vec<Exchange>, String> {
     Ok(out)
 }
 
+/// The first `n` characters of `s` (a recorded value may hold any character).
+pub fn first_chars(s: &str, n: usize) -> &str {
+    let end = s.char_indices().nth(n).map_or(s.len(), |(i, _)| i);
+    &s[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recorded_values_are_cut_by_characters_not_bytes() {
+        assert_eq!(first_chars("xxxxxxxxxxxé1", 12), "xxxxxxxxxxxé");
+        assert_eq!(first_chars("ab", 12), "ab");
+    }
 
     #[test]
     fn reads_exchanges_and_tolerates_a_cut_last_line() {

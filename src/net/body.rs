@@ -1,5 +1,6 @@
-//! Streaming bodies: one boxed body type for everything the proxy sends, and a wrapper that
-//! checks a hex `x-amz-content-sha256` while the bytes flow (memory stays one frame).
+//! Streaming bodies: one boxed body type for everything sigtap sends, and wrappers that check a
+//! hex `x-amz-content-sha256` while the bytes flow (memory stays one frame), re-frame a signed
+//! aws-chunked body, and end a body that stalls.
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;

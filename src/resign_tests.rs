@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::credentials::{Credential, KeyStore};
+use crate::findings::code;
 use crate::inspect::Inspector;
+use crate::inspect::Verdict;
 use crate::sig::v4::chunked;
 
 const AK: &str = "AKIDEXAMPLE";

@@ -4,10 +4,15 @@
 //! Redaction goes by name: the values of the query parameters and header fields that carry a
 //! signature or a session token, wherever such a `name=value` (or `name%3Dvalue`,
 //! `name: value`, SigV2's `AWS AK:signature`) appears. Paths and other values are left whole.
+//! The names are listed once, here ([`TOKEN_NAMES`], [`SIGNATURE_PARAMS`]), for every output:
+//! the log, error documents and reports cut values to 8 characters; a recording (and HAR)
+//! replaces them by a marker and masks bodies ([`record`]).
 //!
 //! Escaping has one form: C0 controls, DEL and (in byte form, for targets and hosts) every
 //! non-ASCII byte, the space and the backslash as `\xNN`; C1 controls, line and paragraph separators and invisible format
 //! characters (bidi overrides and isolates, zero-width characters, BOM) as `\u{NNNN}`.
+
+pub mod record;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -15,6 +20,16 @@ use std::ops::Range;
 
 /// How many characters of a signature or token value stay visible.
 pub const KEEP: usize = 8;
+
+/// Headers and query parameters that carry a session token (lower-case).
+pub const TOKEN_NAMES: [&str; 3] = [
+    "x-amz-security-token",
+    "x-cos-security-token",
+    "x-ci-security-token",
+];
+
+/// Query parameters that carry a signature (lower-case).
+pub const SIGNATURE_PARAMS: [&str; 4] = ["x-amz-signature", "signature", "q-signature", "sign"];
 
 /// `value` cut to its first 8 characters and `…` when longer.
 pub fn shorten(value: &str) -> Cow<'_, str> {
@@ -176,15 +191,16 @@ fn ends_with_ci(name: &[u8], suffix: &[u8]) -> bool {
 }
 
 /// Query parameters (and `name=value` fields of Authorization values) that carry a signature
-/// or a token: `X-Amz-Signature`, `Signature`, `q-signature`, `chunk-signature`, COS `sign`,
-/// `X-Amz-Security-Token`, `x-cos-security-token`, `x-ci-security-token`.
+/// or a token: those of [`SIGNATURE_PARAMS`] and [`TOKEN_NAMES`], and in text people read also
+/// any other name that ends like them (`chunk-signature`, `x-amz-trailer-signature`).
 fn secret_param(name: &[u8]) -> bool {
     ends_with_ci(name, b"signature")
         || ends_with_ci(name, b"security-token")
         || name.eq_ignore_ascii_case(b"sign")
 }
 
-/// Header fields written `name:value` (canonical requests, trailers) that carry one.
+/// Header fields written `name:value` (canonical requests, trailers) that carry one: the
+/// [`TOKEN_NAMES`] and any name ending in `-signature`.
 fn secret_header(name: &[u8]) -> bool {
     ends_with_ci(name, b"security-token") || ends_with_ci(name, b"-signature")
 }
@@ -257,14 +273,9 @@ pub fn redact_tokens(text: &str, tokens: &[String]) -> String {
 /// in the query. Used to keep them out of logs, error documents and recordings.
 pub fn request_tokens(req: &crate::wire::Request) -> Vec<String> {
     use crate::sig::encode;
-    const NAMES: [&str; 3] = [
-        "x-amz-security-token",
-        "x-cos-security-token",
-        "x-ci-security-token",
-    ];
     let mut out = Vec::new();
     for (k, v) in &req.headers {
-        if NAMES.iter().any(|n| k.eq_ignore_ascii_case(n)) {
+        if TOKEN_NAMES.iter().any(|n| k.eq_ignore_ascii_case(n)) {
             out.push(v.clone());
         }
     }
@@ -280,26 +291,32 @@ pub fn request_tokens(req: &crate::wire::Request) -> Vec<String> {
     if let Some(q) = req.query.as_deref().filter(|_| in_query) {
         for p in encode::split_query(q) {
             let name = encode::decoded_text(p.name).to_ascii_lowercase();
-            if NAMES.contains(&name.as_str()) {
+            if TOKEN_NAMES.contains(&name.as_str()) {
                 out.push(p.value.to_string());
                 out.push(encode::text(&encode::form_decode(p.value)));
             }
         }
     }
-    out.retain(|t| t.len() >= KEEP && t != "<redacted>");
+    out.retain(|t| t.len() >= KEEP && t != record::MARK);
     // canonical texts show them percent-encoded (SigV4 query, COS HttpString)
-    let spelled: Vec<String> = out
-        .iter()
-        .flat_map(|t| {
-            let decoded = encode::text(&encode::percent_decode(t));
-            [
-                encode::uri_encode(decoded.as_bytes(), false),
-                crate::sig::cos::cos_encode(decoded.as_bytes()),
-                decoded,
-            ]
-        })
-        .collect();
-    out.extend(spelled);
+    let mut out: Vec<String> = out.iter().flat_map(|t| spellings(t)).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The spellings a token takes in requests and in the texts services echo: as given,
+/// percent-decoded, form-decoded, SigV4-encoded and COS-encoded.
+pub fn spellings(token: &str) -> Vec<String> {
+    use crate::sig::encode;
+    let decoded = encode::text(&encode::percent_decode(token));
+    let mut out = vec![
+        token.to_string(),
+        encode::text(&encode::form_decode(token)),
+        encode::uri_encode(decoded.as_bytes(), false),
+        crate::sig::cos::cos_encode(decoded.as_bytes()),
+        decoded,
+    ];
     out.sort();
     out.dedup();
     out
@@ -437,6 +454,17 @@ mod tests {
     }
 
     #[test]
+    fn every_listed_name_is_cut_in_text() {
+        for n in TOKEN_NAMES.iter().chain(&SIGNATURE_PARAMS) {
+            assert!(secret_param(n.as_bytes()), "{n}");
+            assert!(secret_param(n.to_ascii_uppercase().as_bytes()), "{n}");
+        }
+        for n in TOKEN_NAMES {
+            assert!(secret_header(n.as_bytes()), "{n}");
+        }
+    }
+
+    #[test]
     fn escaping_has_one_form() {
         assert_eq!(
             escape("a\u{1b}[2J\r\n\t\u{7f}b"),
@@ -448,5 +476,24 @@ mod tests {
         );
         assert_eq!(escape_bytes("/é\\\u{1b} x"), "/\\xc3\\xa9\\x5c\\x1b\\x20x");
         assert!(matches!(escape("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn signatures_are_cut_to_8_characters() {
+        let t = "Signature=0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea&x=1";
+        assert_eq!(redact(t), "Signature=0a64ae62…&x=1");
+        assert_eq!(
+            redact("q-signature=3b8851a11a569213c17ba8fa7dcf2abec6935172"),
+            "q-signature=3b8851a1…"
+        );
+        assert_eq!(
+            redact("AWS AK:TCD9yOwtU0j9OspAg5WF6sNpXPY= ok"),
+            "AWS AK:TCD9yOwt… ok"
+        );
+        assert_eq!(
+            redact("?Signature=W%2BFLBTXkoNC6%2Fq7DauwgVFrOI1E%3D&Expires=1"),
+            "?Signature=W%2BFLBT…&Expires=1"
+        );
+        assert_eq!(redact("plain text é"), "plain text é");
     }
 }

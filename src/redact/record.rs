@@ -1,26 +1,17 @@
 //! What a recording must never hold whole: session tokens (the client's and the upstream
 //! identity's) and signature values, in headers, the query and bodies. The token and signature
-//! parameter names are listed once here; the proxy's log (`proxy/log.rs`) knows the same ones.
+//! parameter names are those of the parent module, listed once for every output.
 //!
 //! Headers and query values that carry them are replaced by [`MARK`]. In bodies (an upstream
 //! may echo the request it got) each known token, in every spelling, and each signature value
 //! after a `Signature=`-like marker keeps its first 8 characters and the rest becomes `*`:
 //! the length stays, so sizes, ranges and aws-chunked framing still hold.
 
+use super::{spellings, KEEP, SIGNATURE_PARAMS, TOKEN_NAMES};
 use crate::sig::encode;
 
 /// What replaces a secret header or query value.
 pub const MARK: &str = "<redacted>";
-
-/// Headers and query parameters that carry a session token (lower-case).
-pub const TOKEN_NAMES: [&str; 3] = [
-    "x-amz-security-token",
-    "x-cos-security-token",
-    "x-ci-security-token",
-];
-
-/// Query parameters that carry a signature (lower-case).
-pub const SIGNATURE_PARAMS: [&str; 4] = ["x-amz-signature", "signature", "q-signature", "sign"];
 
 /// Headers replaced whole (besides `Authorization`, whose signature alone is replaced).
 const SECRET_HEADERS: [&str; 2] = ["cookie", "proxy-authorization"];
@@ -79,26 +70,8 @@ pub fn redact_target(target: &str) -> String {
     format!("{path}?{}", pieces.join("&"))
 }
 
-/// The spellings a token takes in requests and in the texts services echo: as given,
-/// percent-decoded, form-decoded, SigV4-encoded and COS-encoded.
-pub fn spellings(token: &str) -> Vec<String> {
-    let decoded = encode::text(&encode::percent_decode(token));
-    let mut out = vec![
-        token.to_string(),
-        encode::text(&encode::form_decode(token)),
-        encode::uri_encode(decoded.as_bytes(), false),
-        crate::sig::cos::cos_encode(decoded.as_bytes()),
-        decoded,
-    ];
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Shorter secrets are not searched for: they would match ordinary text.
 const MIN_SECRET: usize = 8;
-/// How much of a secret is kept (the logs keep as much).
-const KEEP: usize = 8;
 /// A signature value after a marker is this long at least (SigV2: 28, COS: 40, SigV4: 64) and
 /// at most this long (a longer run is something else).
 const SIG_MIN: usize = 16;

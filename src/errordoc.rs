@@ -62,7 +62,7 @@ pub fn signature_extras(
         Dialect::Cos => stages.http_string.as_ref().map(|h| ("FormatString", h)),
     };
     if let Some((k, v)) = canonical {
-        extra.push((k, crate::proxy::log::redact_tokens(v, tokens)));
+        extra.push((k, crate::redact::redact_tokens(v, tokens)));
     }
     extra
 }
