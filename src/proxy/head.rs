@@ -36,41 +36,30 @@ pub struct Head {
 }
 
 impl Head {
-    /// The request as the engine sees it (no body: the transports stream it).
+    /// The request as the engine sees it (no body: the transports stream it), through the one
+    /// conversion every server of sigtap uses (`wire::Request::from_parts`).
     pub fn to_wire(&self) -> crate::wire::Request {
         let absolute = (!self.target.starts_with('/'))
             .then(|| self.target.split_once("://"))
             .flatten();
-        let (scheme, authority, rest) = match absolute {
-            Some((scheme, r)) => {
+        let scheme = absolute.map(|(s, _)| s.to_ascii_lowercase());
+        let target = match absolute {
+            Some((_, r)) => {
                 let end = r.find(['/', '?']).unwrap_or(r.len());
-                (
-                    Some(scheme.to_ascii_lowercase()),
-                    Some(r[..end].to_string()),
-                    &r[end..],
-                )
+                let origin = crate::wire::Target::origin(&r[end..]);
+                crate::wire::Target {
+                    scheme: scheme.as_deref(),
+                    authority: Some(&r[..end]),
+                    ..origin
+                }
             }
-            None => (None, None, self.target.as_str()),
+            None => crate::wire::Target::origin(&self.target),
         };
-        let (path, query) = match rest.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_string())),
-            None => (rest, None),
-        };
-        crate::wire::Request {
-            method: self.method.clone(),
-            scheme,
-            authority,
-            path: if path.is_empty() {
-                "/".into()
-            } else {
-                path.to_string()
-            },
-            query,
-            headers: self.headers.clone(),
-            body: Vec::new(),
-            http_chunked: false,
-            body_complete: true,
-        }
+        crate::wire::Request::from_parts(
+            &self.method,
+            target,
+            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+        )
     }
 }
 

@@ -7,7 +7,6 @@ use super::body::{BoxError, ProxyBody};
 use super::decide::{self, Decision};
 use super::errors::{self, Dialect, ErrorCode, ErrorDoc};
 use super::upstream::{self, Upstream};
-use super::via_hyper::header_pairs;
 use super::{head, log, Mode, State};
 
 use crate::policy::{self, Action};
@@ -528,4 +527,15 @@ pub(super) fn finish_local(
         ));
     }
     resp
+}
+
+pub(super) fn header_pairs(h: &hyper::HeaderMap) -> Vec<(String, String)> {
+    h.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }

@@ -10,7 +10,9 @@ use super::framing::ChunkScan;
 use super::head::{BodyFraming, Head};
 use super::hop;
 use super::pipeline::Planned;
-use super::pipeline::{boxed, note_error_body, timeout_message, Outbound, SMALL_ERROR};
+use super::pipeline::{
+    boxed, header_pairs, note_error_body, timeout_message, Outbound, SMALL_ERROR,
+};
 use super::State;
 use crate::policy;
 use bytes::Bytes;
@@ -437,17 +439,6 @@ async fn send_upstream(
     *out.body_mut() = body;
     st.cfg.sink.record(&rec);
     out
-}
-
-pub(super) fn header_pairs(h: &hyper::HeaderMap) -> Vec<(String, String)> {
-    h.iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
 }
 
 fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
