@@ -112,6 +112,11 @@ fn serve(c: TcpStream, seen: &Seen) {
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
                     .to_vec(),
             ]
+        } else if path.starts_with("/b/stall-error") {
+            // a small error whose body stops after 10 of 100 bytes
+            let _ = w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\nContent-Length: 100\r\n\r\n<Error><Co");
+            std::thread::sleep(Duration::from_secs(4));
+            return;
         } else if path.starts_with("/b/drop") {
             return;
         } else {
@@ -286,6 +291,10 @@ fn corpus() -> Vec<Case> {
             bytes: v4("PUT", "/b/drop", &[], b"data", now),
         },
         Case {
+            name: "a small error body that stops",
+            bytes: v4("GET", "/b/stall-error", &[], b"", now),
+        },
+        Case {
             name: "bodyless DELETE",
             bytes: v4("DELETE", "/b/k.txt", &[], b"", now),
         },
@@ -427,7 +436,7 @@ fn run(
         "--log-format",
         "json",
         "--upstream-timeout",
-        "5",
+        "2",
     ];
     args.extend_from_slice(&["--access-key", AK, "--secret-key", SK]);
     args.extend_from_slice(extra);
@@ -506,6 +515,13 @@ fn every_transport_gives_the_same_upstream_request_answer_and_log_record() {
         let e = &lean.iter().find(|(e, _, _)| e.starts_with(name)).unwrap().0;
         e.split("--- upstream").nth(1).unwrap().to_string()
     };
+    let answer_of = |name: &str| {
+        let e = &lean.iter().find(|(e, _, _)| e.starts_with(name)).unwrap().0;
+        e.split("--- upstream").next().unwrap().to_string()
+    };
+    assert!(answer_of("a small error body that stops").contains("HTTP/1.1 502"));
+    assert!(answer_of("< in the path").contains("<Code>InvalidURI</Code>"));
+    assert!(answer_of("80 answer headers").contains("X-Amz-Meta-Field-79"));
     assert!(!upstream_of("a header named in Connection").contains("X-Hop-Test"));
     assert!(!upstream_of("valid\n").contains("Content-Length"));
     assert!(upstream_of("< in the path").trim().is_empty());

@@ -220,9 +220,8 @@ async fn forward(
         }
     };
     o.learn_from_answer(st, answer.status, answer.date.as_deref());
-    let mut out = answer.out;
-    let mut rec = o.rec;
-    // a small error is read whole, so the log names the service's error code
+    // a small error is read whole, so the log names the service's error code; one that breaks
+    // off is answered by sigtap (nothing went to the client yet), as on every transport
     if let (true, Framing::Length(n)) = (answer.status >= 400, answer.framing) {
         if n <= SMALL_ERROR {
             let whole = tokio::time::timeout(st.cfg.upstream_timeout, async {
@@ -234,12 +233,17 @@ async fn forward(
                 Ok::<_, std::io::Error>(())
             })
             .await;
-            match whole {
-                Ok(Ok(())) => note_error_body(&mut rec, answer.status, &conn.buf[..n as usize]),
-                _ => rec.note = Some("the upstream's error body broke off".into()),
+            if let Ok(Ok(())) = whole {
+                note_error_body(&mut o.rec, answer.status, &conn.buf[..n as usize]);
+            } else {
+                *up = None;
+                let resp = o.error_body_broke_off(st, answer.status);
+                return write_local(client, resp, client_close).await.is_ok();
             }
         }
     }
+    let mut out = answer.out;
+    let mut rec = o.rec;
     rec.duration_ms = o.started.elapsed().as_secs_f64() * 1000.0;
     if rec.bytes_out == 0 {
         rec.bytes_out = answer.content_length.unwrap_or(0);

@@ -425,6 +425,21 @@ impl Outbound {
         finish_local(st, self.rec, self.dialect, &doc, self.now, self.started)
     }
 
+    /// The answer when the upstream's small error body stopped or ended before its length
+    /// (read whole before anything goes to the client): `502`, the same on every transport.
+    pub(super) fn error_body_broke_off(
+        mut self,
+        st: &State,
+        status: u16,
+    ) -> HResponse<http_body_util::Full<Bytes>> {
+        self.rec.note = Some(format!("the upstream's {status} answer broke off"));
+        let msg = format!(
+            "sigtap: the upstream's {status} error body stopped before its end (within --upstream-timeout, {}s)",
+            st.cfg.upstream_timeout.as_secs()
+        );
+        self.failed(st, 502, ErrorCode::BadGateway, msg)
+    }
+
     /// What every upstream answer teaches: its clock, finished uploads, the status.
     pub(super) fn learn_from_answer(&mut self, st: &State, status: u16, date: Option<&str>) {
         if let Some(t) = date.and_then(parse_http_date) {

@@ -397,11 +397,9 @@ async fn send_upstream(
                 st.cfg.sink.record(&rec);
                 return out;
             }
-            Err(e) => {
+            Err(_) => {
                 // nothing went to the client yet: answer in the service's format
-                o.rec.note = Some(format!("the upstream's {status} answer broke off: {e}"));
-                let msg = format!("sigtap: the upstream's error body broke off ({e})");
-                return boxed(o.failed(&st, 502, ErrorCode::BadGateway, msg));
+                return boxed(o.error_body_broke_off(&st, status));
             }
         }
     }
