@@ -106,7 +106,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                         lean::send(&st, o, &m.upstream_head, body, &mut client, &mut up, close)
                             .await
                     }
-                    None => match plan(&st, head.to_wire(), second, started) {
+                    None => match plan(&st, head.to_wire(head_bytes), second, started) {
                         Planned::Local(local) => {
                             memo = None;
                             let resp = local.finish(&st);
@@ -131,7 +131,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 }
             }
             None => {
-                let planned = plan(&st, head.to_wire(), st.cfg.clock.now(), started);
+                let planned = plan(&st, head.to_wire(&buf), st.cfg.clock.now(), started);
                 super::via_hyper::serve(&st, &head, planned, &mut client, &mut buf).await
             }
         };

@@ -18,29 +18,46 @@ pub enum BodyFraming {
     Chunked,
 }
 
-/// A parsed request head that passed the rules.
+/// A parsed request head that passed the rules. It keeps positions, not copies: a request the
+/// lean transport answers from its memo never allocates for its head.
 #[derive(Clone, Debug)]
 pub struct Head {
     /// Bytes of the head in the buffer (up to and including the empty line).
     pub len: usize,
-    pub method: String,
-    /// The target without a fragment.
-    pub target: String,
     /// `HTTP/1.x`: 0 or 1.
     pub minor: u8,
-    /// Names as sent, values trimmed (bytes outside ASCII read as Latin-1-safe lossy text).
-    pub headers: Vec<(String, String)>,
     pub body: BodyFraming,
     /// The client will not send another request on this connection.
     pub close: bool,
+    /// Nothing in the head needs more than the lean transport does: HTTP/1.1, an origin-form
+    /// target, no `Expect`, `Upgrade` or aws-chunked body (which is verified and re-framed).
+    pub plain: bool,
+    method: std::ops::Range<usize>,
+    /// The target without a fragment.
+    target: std::ops::Range<usize>,
 }
 
 impl Head {
+    pub fn method<'b>(&self, buf: &'b [u8]) -> &'b str {
+        std::str::from_utf8(&buf[self.method.clone()]).unwrap_or("")
+    }
+
+    /// The target without its fragment (ASCII, as the rules ensure).
+    pub fn target<'b>(&self, buf: &'b [u8]) -> &'b str {
+        std::str::from_utf8(&buf[self.target.clone()]).unwrap_or("")
+    }
+
     /// The request as the engine sees it (no body: the transports stream it), through the one
-    /// conversion every server of sigtap uses (`wire::Request::from_parts`).
-    pub fn to_wire(&self) -> crate::wire::Request {
-        let absolute = (!self.target.starts_with('/'))
-            .then(|| self.target.split_once("://"))
+    /// conversion every server of sigtap uses (`wire::Request::from_parts`). `buf` holds the
+    /// head this was parsed from.
+    pub fn to_wire(&self, buf: &[u8]) -> crate::wire::Request {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        // the same bytes parsed whole before
+        let _ = req.parse(&buf[..self.len]);
+        let text = self.target(buf);
+        let absolute = (!text.starts_with('/'))
+            .then(|| text.split_once("://"))
             .flatten();
         let scheme = absolute.map(|(s, _)| s.to_ascii_lowercase());
         let target = match absolute {
@@ -53,12 +70,12 @@ impl Head {
                     ..origin
                 }
             }
-            None => crate::wire::Target::origin(&self.target),
+            None => crate::wire::Target::origin(text),
         };
         crate::wire::Request::from_parts(
-            &self.method,
+            self.method(buf),
             target,
-            self.headers.iter().map(|(k, v)| (k.as_str(), v.as_bytes())),
+            req.headers.iter().map(|h| (h.name, h.value)),
         )
     }
 }
@@ -126,33 +143,37 @@ pub fn parse(buf: &[u8]) -> Parsed {
             return Parsed::Refused(r);
         }
     };
-    let method = req.method.unwrap_or("").to_string();
-    let raw_target = req.path.unwrap_or("").as_bytes().to_vec();
-    let host = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("host"))
-        .map(|h| String::from_utf8_lossy(h.value).trim().to_string());
+    let method = req.method.unwrap_or("");
+    let raw_target = req.path.unwrap_or("").as_bytes();
     let refused = |mut r: Refusal| {
-        r.method = method.clone();
-        r.target = raw_target.clone();
-        r.host = host.clone();
+        r.method = method.to_string();
+        r.target = raw_target.to_vec();
+        r.host = req
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("host"))
+            .map(|h| String::from_utf8_lossy(h.value).trim().to_string());
         Parsed::Refused(r)
     };
-    let target = match check_target(&method, &raw_target) {
-        Ok(t) => t,
+    let target_len = match check_target(method, raw_target) {
+        Ok(n) => n,
         Err(r) => return refused(r),
     };
     let minor = req.version.unwrap_or(1);
-    let mut lengths: Vec<u64> = Vec::new();
+    let mut lengths = 0usize;
+    let mut length = 0u64;
     let mut chunked = false;
     let mut close = minor == 0;
-    let mut out = Vec::with_capacity(req.headers.len());
+    let mut plain = minor == 1 && method != "CONNECT" && raw_target.first() == Some(&b'/');
     for h in req.headers.iter() {
         let value = h.value.trim_ascii();
-        if h.name.eq_ignore_ascii_case("content-length") {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
             match digits(value) {
-                Some(n) => lengths.push(n),
+                Some(n) => {
+                    lengths += 1;
+                    length = n;
+                }
                 None => {
                     return refused(refuse(
                         400,
@@ -161,7 +182,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
                     ))
                 }
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
             let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
             if minor == 0 || chunked || !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
                 return refused(refuse(
@@ -171,7 +192,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 ));
             }
             chunked = true;
-        } else if h.name.eq_ignore_ascii_case("connection") {
+        } else if name.eq_ignore_ascii_case("connection") {
             for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
                 if t.eq_ignore_ascii_case(b"close") {
                     close = true;
@@ -179,18 +200,22 @@ pub fn parse(buf: &[u8]) -> Parsed {
                     close = false;
                 }
             }
+        } else if name.eq_ignore_ascii_case("expect")
+            || name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("x-amz-decoded-content-length")
+            || (name.eq_ignore_ascii_case("x-amz-content-sha256")
+                && value.starts_with(b"STREAMING-"))
+        {
+            plain = false;
         }
-        out.push((
-            h.name.to_string(),
-            String::from_utf8_lossy(value).into_owned(),
-        ));
     }
     // a body with two lengths, or a length and chunked, is read differently by different
     // servers (request smuggling): refused whatever the values
-    let body = match (chunked, lengths.as_slice()) {
-        (true, []) => BodyFraming::Chunked,
-        (false, []) | (false, [0]) => BodyFraming::None,
-        (false, [n]) => BodyFraming::Length(*n),
+    let body = match (chunked, lengths) {
+        (true, 0) => BodyFraming::Chunked,
+        (false, 0) => BodyFraming::None,
+        (false, 1) if length == 0 => BodyFraming::None,
+        (false, 1) => BodyFraming::Length(length),
         _ => {
             return refused(refuse(
                 400,
@@ -199,14 +224,17 @@ pub fn parse(buf: &[u8]) -> Parsed {
             ))
         }
     };
+    let offset = |s: &str| s.as_ptr() as usize - buf.as_ptr() as usize;
+    let m = offset(method);
+    let t = offset(req.path.unwrap_or(""));
     Parsed::Complete(Head {
         len: n,
-        method,
-        target,
         minor,
-        headers: out,
         body,
         close,
+        plain,
+        method: m..m + method.len(),
+        target: t..t + target_len,
     })
 }
 
@@ -215,7 +243,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// authority a plain host and port), `*` for OPTIONS or an authority for CONNECT. Control
 /// bytes, spaces, bytes outside ASCII, `"`, `<`, `>` and a backtick are refused anywhere: no
 /// client sends them unencoded, and servers disagree about them.
-pub fn check_target(method: &str, raw: &[u8]) -> Result<String, Refusal> {
+pub fn check_target(method: &str, raw: &[u8]) -> Result<usize, Refusal> {
     let cut = raw.iter().position(|b| *b == b'#').unwrap_or(raw.len());
     let t = &raw[..cut];
     if let Some(b) = t
@@ -229,11 +257,11 @@ pub fn check_target(method: &str, raw: &[u8]) -> Result<String, Refusal> {
         ));
     }
     // only ASCII is left
-    let text = String::from_utf8_lossy(t).into_owned();
+    let text = std::str::from_utf8(t).unwrap_or("");
     let form_ok = if text.starts_with('/') {
         true
     } else if method == "CONNECT" {
-        Authority::parse(&text).is_ok()
+        Authority::parse(text).is_ok()
     } else if text == "*" {
         method == "OPTIONS"
     } else if let Some((scheme, rest)) = text.split_once("://") {
@@ -253,7 +281,7 @@ pub fn check_target(method: &str, raw: &[u8]) -> Result<String, Refusal> {
             "Couldn't parse the specified URI: the target is not /path, http://host/path, * or host:port",
         ));
     }
-    Ok(text)
+    Ok(cut)
 }
 
 /// A Content-Length value: ASCII digits only (no sign, no spaces inside), as RFC 9110 says.
@@ -283,10 +311,14 @@ mod tests {
 
     #[test]
     fn a_fragment_is_not_part_of_the_target() {
-        let Parsed::Complete(h) = head("GET /b/k?x=1#frag HTTP/1.1\r\nHost: h\r\n\r\n") else {
+        let raw = "GET /b/k?x=1#frag HTTP/1.1\r\nHost: h\r\n\r\n";
+        let Parsed::Complete(h) = head(raw) else {
             panic!()
         };
-        assert_eq!(h.target, "/b/k?x=1");
+        assert_eq!(h.target(raw.as_bytes()), "/b/k?x=1");
+        let w = h.to_wire(raw.as_bytes());
+        assert_eq!((w.path.as_str(), w.query.as_deref()), ("/b/k", Some("x=1")));
+        assert_eq!(w.header("host"), Some("h"));
         assert_eq!(h.body, BodyFraming::None);
     }
 

@@ -51,18 +51,8 @@ pub(super) fn upstream_authority(st: &State) -> &str {
 /// origin-form.
 pub(super) fn serves(h: &super::head::Head) -> Option<usize> {
     use super::head::BodyFraming;
-    if h.minor != 1 || h.method == "CONNECT" || !h.target.starts_with('/') {
+    if !h.plain {
         return None;
-    }
-    for (name, value) in &h.headers {
-        if name.eq_ignore_ascii_case("expect")
-            || name.eq_ignore_ascii_case("upgrade")
-            || name.eq_ignore_ascii_case("x-amz-decoded-content-length")
-            || (name.eq_ignore_ascii_case("x-amz-content-sha256")
-                && value.starts_with("STREAMING-"))
-        {
-            return None;
-        }
     }
     match h.body {
         BodyFraming::None => Some(0),
@@ -685,7 +675,7 @@ mod tests {
     fn requests_with_a_body_or_an_upgrade_go_to_hyper() {
         let lean = |raw: &[u8]| match super::super::head::parse(raw) {
             super::super::head::Parsed::Complete(h) => serves(&h).map(|_| {
-                let w = h.to_wire();
+                let w = h.to_wire(raw);
                 (w.path, w.query, h.close)
             }),
             _ => None,

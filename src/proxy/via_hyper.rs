@@ -44,6 +44,31 @@ struct OneRequest<'a> {
     body: Left,
 }
 
+impl Left {
+    /// How many of `data`'s first bytes belong to this request's body (and notes its end).
+    fn take(&mut self, data: &[u8]) -> usize {
+        let n = match self {
+            Left::Length(left) => {
+                let n = (*left).min(data.len() as u64) as usize;
+                *left -= n as u64;
+                if *left > 0 {
+                    return n;
+                }
+                n
+            }
+            Left::Chunked(scan) => match scan.feed(data) {
+                Ok(Some(end)) => end,
+                Ok(None) => return data.len(),
+                // broken framing: hyper reads the bytes and refuses them itself
+                Err(_) => data.len(),
+            },
+            Left::Done => return 0,
+        };
+        *self = Left::Done;
+        n
+    }
+}
+
 impl AsyncRead for OneRequest<'_> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -61,49 +86,35 @@ impl AsyncRead for OneRequest<'_> {
         if matches!(this.body, Left::Done) {
             return Poll::Ready(Ok(()));
         }
-        if this.buf.is_empty() {
-            let mut tmp = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut tmp);
-            match Pin::new(&mut *this.client).poll_read(cx, &mut rb) {
-                Poll::Ready(Ok(())) => {
-                    if rb.filled().is_empty() {
-                        // the client went away in the middle of its body
-                        this.body = Left::Done;
-                        return Poll::Ready(Ok(()));
-                    }
-                    this.buf.extend_from_slice(rb.filled());
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
-            }
+        if !this.buf.is_empty() {
+            // bytes read with the head
+            let avail = this.buf.len().min(out.remaining());
+            let n = this.body.take(&this.buf[..avail]);
+            out.put_slice(&this.buf[..n]);
+            this.buf.advance(n);
+            return Poll::Ready(Ok(()));
         }
-        let avail = this.buf.len().min(out.remaining());
-        let n = match &mut this.body {
-            Left::Length(left) => {
-                let n = (*left).min(avail as u64) as usize;
-                *left -= n as u64;
-                if *left == 0 {
+        // straight from the client into hyper's buffer (one copy); bytes past this request's
+        // end stay for the next one
+        let mut tmp = [0u8; 64 * 1024];
+        let room = out.remaining().min(tmp.len());
+        let mut rb = ReadBuf::new(&mut tmp[..room]);
+        match Pin::new(&mut *this.client).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) => {
+                let got = rb.filled();
+                if got.is_empty() {
+                    // the client went away in the middle of its body
                     this.body = Left::Done;
+                    return Poll::Ready(Ok(()));
                 }
-                n
+                let n = this.body.take(got);
+                out.put_slice(&got[..n]);
+                this.buf.extend_from_slice(&got[n..]);
+                Poll::Ready(Ok(()))
             }
-            Left::Chunked(scan) => match scan.feed(&this.buf[..avail]) {
-                Ok(Some(end)) => {
-                    this.body = Left::Done;
-                    end
-                }
-                Ok(None) => avail,
-                // broken framing: hyper reads the bytes and refuses them itself
-                Err(_) => {
-                    this.body = Left::Done;
-                    avail
-                }
-            },
-            Left::Done => 0,
-        };
-        out.put_slice(&this.buf[..n]);
-        this.buf.advance(n);
-        Poll::Ready(Ok(()))
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
