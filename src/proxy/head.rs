@@ -238,18 +238,32 @@ pub fn parse(buf: &[u8]) -> Parsed {
     })
 }
 
+/// Bytes that end a target (`#`) or are refused in it.
+const TARGET_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b < 0x21 || b >= 0x7f || matches!(b, b'"' | b'<' | b'>' | b'`' | b'#');
+        i += 1;
+    }
+    t
+};
+
 /// The target rules. A `#` and what follows it are not part of the target (as in the `http`
 /// crate). The target is origin-form (`/path?query`), absolute-form (`http://host/path`, its
 /// authority a plain host and port), `*` for OPTIONS or an authority for CONNECT. Control
 /// bytes, spaces, bytes outside ASCII, `"`, `<`, `>` and a backtick are refused anywhere: no
 /// client sends them unencoded, and servers disagree about them.
 pub fn check_target(method: &str, raw: &[u8]) -> Result<usize, Refusal> {
-    let cut = raw.iter().position(|b| *b == b'#').unwrap_or(raw.len());
+    // one pass: the first byte that ends the target (`#`) or that the rules refuse
+    let stop = raw.iter().position(|b| TARGET_STOP[*b as usize]);
+    let cut = match stop {
+        Some(i) if raw[i] == b'#' => i,
+        _ => raw.len(),
+    };
     let t = &raw[..cut];
-    if let Some(b) = t
-        .iter()
-        .find(|b| **b < 0x21 || **b >= 0x7f || matches!(**b, b'"' | b'<' | b'>' | b'`'))
-    {
+    if let Some(b) = stop.map(|i| raw[i]).filter(|b| *b != b'#') {
         return Err(refuse(
             400,
             ErrorCode::InvalidURI,

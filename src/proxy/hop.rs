@@ -20,14 +20,17 @@ pub struct Hop {
 }
 
 impl Hop {
-    /// From the values of the message's `Connection` headers (`close` and `keep-alive` are
-    /// options, not names, but dropping headers of those names is harmless).
+    /// From the values of the message's `Connection` headers.
     pub fn new<'a>(connection: impl IntoIterator<Item = &'a [u8]>) -> Hop {
         let mut listed = Vec::new();
         for v in connection {
             for t in v.split(|b| *b == b',') {
                 let t = t.trim_ascii();
-                if !t.is_empty() {
+                // `close` is an option, and the fixed names are dropped anyway: the common
+                // `Connection: keep-alive` costs nothing
+                let known = t.eq_ignore_ascii_case(b"close")
+                    || ALWAYS.iter().any(|h| t.eq_ignore_ascii_case(h.as_bytes()));
+                if !t.is_empty() && !known {
                     listed.push(String::from_utf8_lossy(t).to_ascii_lowercase());
                 }
             }
