@@ -52,6 +52,31 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 _ = tokio::time::sleep_until(head_deadline.into()) => return,
             }
         }
+        // a head byte-identical to the remembered one, within the same second: it passed the
+        // rules and was planned already (a body of the same length follows it)
+        if let Some(m) = memo.as_ref() {
+            let need = m.head.len() + m.body;
+            if buf.len() >= need && buf.starts_with(&m.head) {
+                let second = st.cfg.clock.now();
+                let offset = st.clocks.offset(lean::upstream_authority(&st));
+                if m.second == second && m.offset == offset {
+                    let started = st.cfg.clock.instant();
+                    let request = buf.split_to(need);
+                    let mut o = m.planned.clone();
+                    o.rec.id = st.next_id();
+                    o.started = started;
+                    let body = &request[m.head.len()..];
+                    let close = m.close;
+                    let keep =
+                        lean::send(&st, o, &m.upstream_head, body, &mut client, &mut up, close)
+                            .await;
+                    if close || !keep {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
         let head = loop {
             match head::parse(&buf) {
                 Parsed::Complete(h) => break h,
@@ -95,39 +120,28 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 let (head_bytes, body) = request.split_at(head.len);
                 let second = st.cfg.clock.now();
                 let offset = st.clocks.offset(lean::upstream_authority(&st));
-                let remembered = memo
-                    .as_ref()
-                    .filter(|m| m.second == second && m.offset == offset && m.head == head_bytes);
-                match remembered {
-                    Some(m) => {
-                        let mut o = m.planned.clone();
-                        o.rec.id = st.next_id();
-                        o.started = started;
-                        lean::send(&st, o, &m.upstream_head, body, &mut client, &mut up, close)
-                            .await
+                match plan(&st, head.to_wire(head_bytes), second, started) {
+                    Planned::Local(local) => {
+                        memo = None;
+                        let resp = local.finish(&st);
+                        lean::write_local(&mut client, resp, close).await.is_ok()
                     }
-                    None => match plan(&st, head.to_wire(head_bytes), second, started) {
-                        Planned::Local(local) => {
-                            memo = None;
-                            let resp = local.finish(&st);
-                            lean::write_local(&mut client, resp, close).await.is_ok()
-                        }
-                        Planned::Forward(o) => {
-                            let upstream_head = lean::request_head(&o);
-                            // upload ids depend on what the proxy saw before: never remembered
-                            memo = (o.upload.is_none() && last_head == head_bytes).then(|| Memo {
-                                head: head_bytes.to_vec(),
-                                second,
-                                offset,
-                                planned: (*o).clone(),
-                                upstream_head: upstream_head.clone(),
-                            });
-                            last_head.clear();
-                            last_head.extend_from_slice(head_bytes);
-                            lean::send(&st, *o, &upstream_head, body, &mut client, &mut up, close)
-                                .await
-                        }
-                    },
+                    Planned::Forward(o) => {
+                        let upstream_head = lean::request_head(&o);
+                        // upload ids depend on what the proxy saw before: never remembered
+                        memo = (o.upload.is_none() && last_head == head_bytes).then(|| Memo {
+                            head: head_bytes.to_vec(),
+                            body: n,
+                            close,
+                            second,
+                            offset,
+                            planned: (*o).clone(),
+                            upstream_head: upstream_head.clone(),
+                        });
+                        last_head.clear();
+                        last_head.extend_from_slice(head_bytes);
+                        lean::send(&st, *o, &upstream_head, body, &mut client, &mut up, close).await
+                    }
                 }
             }
             None => {

@@ -98,6 +98,9 @@ pub(super) async fn send(
 /// Heads that depend on other state (multipart upload ids) are never kept.
 pub(super) struct Memo {
     pub head: Vec<u8>,
+    /// The body length the head announces, and whether it closes the connection.
+    pub body: usize,
+    pub close: bool,
     pub second: i64,
     pub offset: i64,
     pub planned: Outbound,
