@@ -34,6 +34,8 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
     // the previous head: a head is remembered when it comes a second time in a row, so that
     // traffic whose heads all differ never pays for copying the plan
     let mut last_head: Vec<u8> = Vec::new();
+    // read space for bodies the hyper transport streams (allocated on first use)
+    let mut scratch: Vec<u8> = Vec::new();
     loop {
         // --header-timeout bounds the wait for the next request and its whole head, from the
         // moment the connection was opened or the previous answer went out
@@ -146,7 +148,8 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             }
             None => {
                 let planned = plan(&st, head.to_wire(&buf), st.cfg.clock.now(), started);
-                super::via_hyper::serve(&st, &head, planned, &mut client, &mut buf).await
+                super::via_hyper::serve(&st, &head, planned, &mut client, &mut buf, &mut scratch)
+                    .await
             }
         };
         if close || !keep {

@@ -28,6 +28,9 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// Bytes read from the client per call while hyper reads a body.
+const SCRATCH: usize = 64 * 1024;
+
 /// What is left of the request hyper reads.
 enum Left {
     Length(u64),
@@ -40,6 +43,8 @@ enum Left {
 struct OneRequest<'a> {
     client: &'a mut TcpStream,
     buf: &'a mut BytesMut,
+    /// Read space kept by the connection (initialised once, not per read).
+    scratch: &'a mut Vec<u8>,
     head_left: usize,
     body: Left,
 }
@@ -96,9 +101,8 @@ impl AsyncRead for OneRequest<'_> {
         }
         // straight from the client into hyper's buffer (one copy); bytes past this request's
         // end stay for the next one
-        let mut tmp = [0u8; 64 * 1024];
-        let room = out.remaining().min(tmp.len());
-        let mut rb = ReadBuf::new(&mut tmp[..room]);
+        let room = out.remaining().min(this.scratch.len());
+        let mut rb = ReadBuf::new(&mut this.scratch[..room]);
         match Pin::new(&mut *this.client).poll_read(cx, &mut rb) {
             Poll::Ready(Ok(())) => {
                 let got = rb.filled();
@@ -153,10 +157,15 @@ pub(super) async fn serve(
     planned: Planned,
     client: &mut TcpStream,
     buf: &mut BytesMut,
+    scratch: &mut Vec<u8>,
 ) -> bool {
+    if scratch.len() < SCRATCH {
+        scratch.resize(SCRATCH, 0);
+    }
     let io = OneRequest {
         client,
         buf,
+        scratch,
         head_left: head.len,
         body: match head.body {
             BodyFraming::None => Left::Done,
