@@ -483,14 +483,22 @@ pub struct Idle<B> {
     inner: B,
     limit: std::time::Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    clock: std::sync::Arc<dyn crate::clock::Clock>,
 }
 
 impl<B> Idle<B> {
-    pub fn new(inner: B, limit: std::time::Duration) -> Self {
+    /// `clock` tells the time each frame arrives (the proxy's own clock).
+    pub fn new(
+        inner: B,
+        limit: std::time::Duration,
+        clock: std::sync::Arc<dyn crate::clock::Clock>,
+    ) -> Self {
+        let first = tokio::time::Instant::from_std(clock.instant() + limit);
         Idle {
             inner,
             limit,
-            timer: Box::pin(tokio::time::sleep(limit)),
+            timer: Box::pin(tokio::time::sleep_until(first)),
+            clock,
         }
     }
 }
@@ -510,7 +518,7 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(f) => {
-                let deadline = tokio::time::Instant::now() + this.limit;
+                let deadline = tokio::time::Instant::from_std(this.clock.instant() + this.limit);
                 this.timer.as_mut().reset(deadline);
                 Poll::Ready(f.map(|r| r.map_err(Into::into)))
             }

@@ -378,7 +378,7 @@ async fn send_upstream(
     o.learn_from_answer(&st, status, date);
     let (parts, incoming) = resp.into_parts();
     // an answer whose body stops for --upstream-timeout is abandoned (the client sees it end)
-    let incoming = body::Idle::new(incoming, st.cfg.upstream_timeout);
+    let incoming = body::Idle::new(incoming, st.cfg.upstream_timeout, st.cfg.clock.clone());
     let small_error = status >= 400
         && parts
             .headers
