@@ -36,23 +36,10 @@ fn raw_upstream() -> (String, Arc<Seen>) {
                 let mut r = BufReader::new(c.try_clone().unwrap());
                 let mut w = c;
                 loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        match r.read_line(&mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => head.push_str(&line),
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let len: usize = head
-                        .to_ascii_lowercase()
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
+                    let Some(head) = read_head_raw(&mut r) else {
+                        return;
+                    };
+                    let len = content_length_of(&head);
                     let mut body = vec![0u8; len];
                     if r.read_exact(&mut body).is_err() {
                         return;
@@ -412,23 +399,10 @@ fn dropping_upstream() -> (String, Arc<Mutex<Vec<String>>>) {
                 let mut r = BufReader::new(c.try_clone().unwrap());
                 let mut w = c;
                 for n in 0..2 {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        match r.read_line(&mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => head.push_str(&line),
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let len: usize = head
-                        .to_ascii_lowercase()
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
+                    let Some(head) = read_head_raw(&mut r) else {
+                        return;
+                    };
+                    let len = content_length_of(&head);
                     let mut body = vec![0u8; len];
                     let _ = r.read_exact(&mut body);
                     lines

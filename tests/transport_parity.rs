@@ -43,17 +43,9 @@ fn serve(c: TcpStream, seen: &Seen) {
     let mut r = BufReader::new(c.try_clone().unwrap());
     let mut w = c;
     loop {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => head.push_str(&line),
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
+        let Some(head) = read_head_raw(&mut r) else {
+            return;
+        };
         let lower = head.to_ascii_lowercase();
         let len: usize = lower
             .lines()

@@ -395,3 +395,28 @@ pub fn coscmd(work: &std::path::Path, proxy_addr: &str, args: &[&str]) -> (bool,
         .expect("run coscmd");
     outcome(&out)
 }
+
+/// Reads one request head (up to its empty line) from a raw test server's connection; `None`
+/// when the peer closed first.
+pub fn read_head_raw(r: &mut impl std::io::BufRead) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => head.push_str(&line),
+        }
+        if line == "\r\n" {
+            return Some(head);
+        }
+    }
+}
+
+/// The `Content-Length` a raw head announces (0 without one).
+pub fn content_length_of(head: &str) -> usize {
+    head.to_ascii_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
