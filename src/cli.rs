@@ -112,6 +112,8 @@ pub struct MockArgs {
     /// the total gets 503 ServiceUnavailable. Deleting objects frees it.
     #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
     pub max_memory: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 #[derive(Args, Debug)]
@@ -242,6 +244,8 @@ pub struct ProxyArgs {
     /// A PEM file of extra CA certificates to trust for an https upstream (besides the system roots).
     #[arg(long, value_name = "FILE")]
     pub upstream_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     /// Seconds to wait for the upstream's answer before replying 504.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub upstream_timeout: u64,
@@ -367,4 +371,27 @@ pub struct SignArgs {
 pub struct ExplainArgs {
     /// A finding code such as `expired`; without it, all codes are listed.
     pub code: Option<String>,
+}
+
+/// HTTPS: the local CA and the TLS listener (`sigtap proxy`, `sigtap mock`).
+#[derive(Args, Debug, Default, Clone)]
+pub struct TlsArgs {
+    /// Where the local CA lives (ca.pem, ca-key.pem; created on first use). It issues the
+    /// certificates for intercepted HTTPS hosts (proxy --forward) and for --tls. Default:
+    /// $SIGTAP_HOME, else ~/.sigtap. `sigtap ca` shows how to make clients trust it.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Serve HTTPS on the listen address, with a certificate from the local CA for localhost,
+    /// 127.0.0.1, ::1 and each --tls-name; or the one given by --tls-cert/--tls-key.
+    #[arg(long = "tls")]
+    pub on: bool,
+    /// Another name (DNS or IP) the --tls certificate is valid for. Repeatable.
+    #[arg(long, value_name = "NAME", requires = "on")]
+    pub tls_name: Vec<String>,
+    /// Serve this certificate chain (PEM) with --tls instead of one from the local CA.
+    #[arg(long, value_name = "FILE", requires_all = ["on", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires_all = ["on", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
 }

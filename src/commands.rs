@@ -62,6 +62,65 @@ fn usage(msg: impl Into<String>) -> CommandError {
     CommandError::Usage(msg.into())
 }
 
+/// The TLS side of `sigtap proxy`: the listener's certificate (`--tls`) and, in forward mode,
+/// the local CA that intercepts HTTPS. A CA that cannot be opened leaves forward mode serving
+/// plain http (a CONNECT is then answered 503 with the reason), and says so.
+fn proxy_tls(
+    a: &crate::cli::ProxyArgs,
+    mode: &crate::proxy::Mode,
+) -> Result<crate::proxy::TlsOptions, CommandError> {
+    use crate::clock::Clock;
+    let now = crate::clock::SystemClock.now();
+    let forward = matches!(mode, crate::proxy::Mode::Forward(_));
+    if a.tls.on && forward {
+        return Err(usage(
+            "--tls serves HTTPS in reverse mode (--upstream URL); with --forward, HTTPS clients \
+             send CONNECT and sigtap intercepts it (no --tls needed)",
+        ));
+    }
+    let mut out = crate::proxy::TlsOptions {
+        listener: listener_tls(&a.tls, now)?,
+        ca: None,
+    };
+    if forward {
+        out.ca = Some(match crate::tls::open_ca(a.tls.ca_dir.as_deref(), now) {
+            Ok(ca) => Ok(std::sync::Arc::new(ca)),
+            Err(e) => {
+                eprintln!("sigtap: HTTPS interception is off: {e}");
+                Err(e.to_string())
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// `--tls`: the listener's TLS configuration, with the user's certificate or a leaf from the
+/// local CA for the loopback names and each `--tls-name`.
+fn listener_tls(
+    t: &crate::cli::TlsArgs,
+    now: i64,
+) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, CommandError> {
+    if !t.on {
+        return Ok(None);
+    }
+    let leaf = match (&t.tls_cert, &t.tls_key) {
+        (Some(cert), Some(key)) => {
+            crate::tls::load_pem_pair(cert, key).map_err(|e| usage(e.to_string()))?
+        }
+        _ => {
+            let ca = crate::tls::open_ca(t.ca_dir.as_deref(), now)
+                .map_err(|e| runtime(format!("--tls: {e}")))?;
+            let mut names = vec!["localhost", "127.0.0.1", "::1"];
+            names.extend(t.tls_name.iter().map(String::as_str));
+            ca.issue(&names, now)
+                .map_err(|e| runtime(format!("--tls: {e}")))?
+        }
+    };
+    crate::tls::server_config(leaf)
+        .map(Some)
+        .map_err(|e| runtime(format!("--tls: {e}")))
+}
+
 fn runtime(msg: impl Into<String>) -> CommandError {
     CommandError::Runtime(msg.into())
 }
@@ -453,7 +512,9 @@ fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
         .iter()
         .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
         .collect();
+    let tls = proxy_tls(&a, &mode)?;
     let cfg = ProxyConfig {
+        tls,
         listen,
         mode,
         resolve,
@@ -559,6 +620,7 @@ fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
             "--listen {listen:?} is not HOST:PORT (e.g. 127.0.0.1:9000)"
         ))
     })?;
+    let tls = listener_tls(&a.tls, clock.now())?;
     let offset = match &a.clock_offset {
         Some(c) => parse_duration(c).ok_or_else(|| {
             usage(format!(
@@ -631,7 +693,7 @@ fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
         cfg.max_memory = max_memory;
         let m = crate::mock::Mock::new(cfg);
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(crate::mock::serve(m, listener, rx));
+        let server = tokio::spawn(crate::mock::serve(m, listener, tls, rx));
         crate::proxy::shutdown_signal().await;
         let _ = tx.send(true);
         let _ = server.await;
@@ -657,7 +719,8 @@ fn replay(a: crate::cli::ReplayArgs, clock: Arc<dyn Clock>) -> Result<i32, Comma
         None => None,
     };
     if let Some(ca) = &a.upstream_ca {
-        crate::net::client::client(Some(ca), std::time::Duration::from_secs(1)).map_err(usage)?;
+        crate::net::client::client(Some(ca), std::time::Duration::from_secs(1), None)
+            .map_err(usage)?;
     }
     let cfg = ReplayConfig {
         clock,

@@ -172,6 +172,7 @@ async fn start_proxy(
         json_log: false,
         embedded: false,
         recorder: None,
+        tls: Default::default(),
         threads: 1,
         lean: true,
         clock: std::sync::Arc::new(crate::clock::SystemClock),

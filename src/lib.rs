@@ -38,4 +38,5 @@ pub mod resign;
 pub mod service_error;
 pub mod sig;
 pub mod timefmt;
+pub mod tls;
 pub mod wire;

@@ -10,6 +10,30 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
+/// How a request reached sigtap: plain HTTP, or HTTPS (the TLS listener, or inside an
+/// intercepted CONNECT tunnel). Not the signature scheme (`client.scheme`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Transport {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Https => "https",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One request's record.
 #[derive(Clone, Debug, Default)]
 pub struct Record {
@@ -19,6 +43,8 @@ pub struct Record {
     /// The host as the client wrote it: the absolute-form authority, else `Host` (a port only
     /// when the client wrote one).
     pub host: Option<String>,
+    /// How the request arrived (`http` or `https`).
+    pub transport: Transport,
     pub target: String,
     pub scheme: String,
     pub carrier: String,
@@ -64,6 +90,7 @@ impl Record {
             "time": self.time,
             "method": self.method,
             "host": self.host,
+            "transport": self.transport.as_str(),
             "target": self.clean(&self.target, NONE),
             "client": {
                 "scheme": self.scheme, "carrier": self.carrier, "access_key": self.access_key,
@@ -113,6 +140,9 @@ impl Record {
         text(out, &self.method);
         out.push(' ');
         if let Some(h) = &self.host {
+            if self.transport == Transport::Https {
+                out.push_str("https://");
+            }
             escape_into(out, h, Form::Bytes);
         }
         shown_into(out, &self.target, self.hidden(NONE), Form::Bytes);

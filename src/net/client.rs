@@ -10,7 +10,54 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-pub type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, ProxyBody>;
+pub type HttpsClient = Client<hyper_rustls::HttpsConnector<Dialer>, ProxyBody>;
+
+/// Where to connect for an upstream instead of looking its host up (`--resolve`): given the
+/// scheme, host and port a request names, an address, or `None` to resolve the name.
+pub type Redirect = Arc<dyn Fn(&str, &str, u16) -> Option<std::net::SocketAddr> + Send + Sync>;
+
+/// The TCP dialer under TLS: connects where `--resolve` says, while the TLS layer above still
+/// sends the upstream's name (SNI) and verifies its certificate for that name.
+#[derive(Clone)]
+pub struct Dialer {
+    tcp: HttpConnector,
+    redirect: Option<Redirect>,
+}
+
+impl tower_service::Service<hyper::Uri> for Dialer {
+    type Response = <HttpConnector as tower_service::Service<hyper::Uri>>::Response;
+    type Error = <HttpConnector as tower_service::Service<hyper::Uri>>::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.tcp.poll_ready(cx)
+    }
+
+    fn call(&mut self, dst: hyper::Uri) -> Self::Future {
+        let scheme = dst.scheme_str().unwrap_or("http").to_string();
+        let to = dst.host().and_then(|host| {
+            let port = dst.port_u16().unwrap_or_else(|| default_port(&scheme));
+            self.redirect.as_ref().and_then(|r| r(&scheme, host, port))
+        });
+        let dst = match to.and_then(|addr| {
+            hyper::Uri::builder()
+                .scheme(scheme.as_str())
+                .authority(addr.to_string())
+                .path_and_query("/")
+                .build()
+                .ok()
+        }) {
+            Some(redirected) => redirected,
+            None => dst,
+        };
+        Box::pin(self.tcp.call(dst))
+    }
+}
 
 /// A base URL requests are sent to (`--upstream`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,8 +202,12 @@ impl std::fmt::Display for Authority {
 }
 
 /// Builds the client: TLS through rustls with the system roots plus `ca_file`.
-/// Idle upstream connections are closed after `idle`.
-pub fn client(ca_file: Option<&Path>, idle: std::time::Duration) -> Result<HttpsClient, String> {
+/// Idle upstream connections are closed after `idle`; `redirect` applies `--resolve`.
+pub fn client(
+    ca_file: Option<&Path>,
+    idle: std::time::Duration,
+    redirect: Option<Redirect>,
+) -> Result<HttpsClient, String> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
     let mut roots = rustls::RootCertStore::empty();
@@ -194,7 +245,10 @@ pub fn client(ca_file: Option<&Path>, idle: std::time::Duration) -> Result<Https
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http);
+        .wrap_connector(Dialer {
+            tcp: http,
+            redirect,
+        });
     Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(idle)
         // without a timer the pool reaps idle connections only on the next checkout

@@ -1,21 +1,32 @@
-//! The connection loop every client connection runs, whatever moves its bytes afterwards:
+//! The connection loop every client connection runs, whatever moves its bytes afterwards and
+//! whatever carries them (plain TCP, the TLS listener, TLS inside an intercepted tunnel):
 //! wait for a request within `--header-timeout`, read its head under the rules of `head.rs`
 //! (a refused head gets the service's error document and a log record, then the connection
 //! closes), plan it (`plan`: inspect, decide, re-sign), and hand it to a transport: the lean
 //! transport for small requests to a plain-http upstream, hyper for everything else. Both
-//! hand the connection back for the next request.
+//! hand the connection back for the next request. A `CONNECT` the allow list permits ends
+//! the loop with `After::Tunnel`: the caller answers it with TLS (`tunnel.rs`).
 
 use super::head::{self, Parsed};
 use super::lean::{self, Memo, UpConn};
-use super::pipeline::{plan, refuse_head, Planned};
-use super::State;
+use super::pipeline::{plan, plan_connect, refuse_head, Planned};
+use super::upstream::Authority;
+use super::{Arrival, ClientIo, State};
 
 use bytes::BytesMut;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
+
+/// How a connection loop ended.
+pub(super) enum After {
+    /// The connection is done (closed, timed out, or not to be reused).
+    Closed,
+    /// A `CONNECT` to an allowed host was answered `200`: the client starts TLS for `to` next.
+    /// `early` holds bytes it sent after the CONNECT head without waiting.
+    Tunnel { to: Authority, early: BytesMut },
+}
 
 /// Resolves at `t`, or never.
 async fn sleep_until(t: Option<Instant>) {
@@ -26,16 +37,21 @@ async fn sleep_until(t: Option<Instant>) {
 }
 
 /// Serves one client connection until it closes or the proxy stops.
-pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch::Receiver<bool>) {
-    let lean_ok = lean::enabled(&st);
+pub(super) async fn serve<S: ClientIo>(
+    st: Arc<State>,
+    client: &mut S,
+    arrival: &Arrival,
+    mut stop: watch::Receiver<bool>,
+) -> After {
+    let client = &mut *client;
+    // the lean transport dials plain TCP: never inside a tunnel, whose upstream is TLS
+    let lean_ok = lean::enabled(&st) && arrival.tunnel.is_none();
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let mut up: Option<UpConn> = None;
     let mut memo: Option<Memo> = None;
     // the previous head: a head is remembered when it comes a second time in a row, so that
     // traffic whose heads all differ never pays for copying the plan
     let mut last_head: Vec<u8> = Vec::new();
-    // read space for bodies the hyper transport streams (allocated on first use)
-    let mut scratch: Vec<u8> = Vec::new();
     loop {
         // --header-timeout bounds the wait for the next request and its whole head, from the
         // moment the connection was opened or the previous answer went out
@@ -47,11 +63,11 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             tokio::select! {
                 r = client.read_buf(&mut buf) => match r {
                     Ok(n) if n > 0 => {}
-                    _ => return,
+                    _ => return After::Closed,
                 },
-                _ = stop.changed() => return,
+                _ = stop.changed() => return After::Closed,
                 _ = sleep_until(idle_until) => up = None,
-                _ = tokio::time::sleep_until(head_deadline.into()) => return,
+                _ = tokio::time::sleep_until(head_deadline.into()) => return After::Closed,
             }
         }
         // a head byte-identical to the remembered one, within the same second: it passed the
@@ -70,10 +86,9 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                     let body = &request[m.head.len()..];
                     let close = m.close;
                     let keep =
-                        lean::send(&st, o, &m.upstream_head, body, &mut client, &mut up, close)
-                            .await;
+                        lean::send(&st, o, &m.upstream_head, body, client, &mut up, close).await;
                     if close || !keep {
-                        return;
+                        return After::Closed;
                     }
                     continue;
                 }
@@ -83,22 +98,41 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
             match head::parse(&buf) {
                 Parsed::Complete(h) => break h,
                 Parsed::Refused(r) => {
-                    let resp = refuse_head(&st, r, st.cfg.clock.now(), st.cfg.clock.instant());
-                    let _ = lean::write_local(&mut client, resp, true).await;
-                    return;
+                    let (now, started) = (st.cfg.clock.now(), st.cfg.clock.instant());
+                    let resp = refuse_head(&st, r, arrival, now, started);
+                    let _ = lean::write_local(client, resp, true).await;
+                    return After::Closed;
                 }
                 Parsed::Partial => {
                     match tokio::time::timeout_at(head_deadline.into(), client.read_buf(&mut buf))
                         .await
                     {
                         Ok(Ok(n)) if n > 0 => {}
-                        _ => return,
+                        _ => return After::Closed,
                     }
                 }
             }
         };
         let started = st.cfg.clock.instant();
         let close = head.close;
+        if head.method(&buf) == "CONNECT" && arrival.tunnel.is_none() {
+            let target = head.target(&buf).to_string();
+            let wire = head.to_wire(&buf);
+            return match plan_connect(&st, &target, wire, st.cfg.clock.now(), started) {
+                Ok(to) => {
+                    let _ = buf.split_to(head.len);
+                    let ok = b"HTTP/1.1 200 Connection established\r\n\r\n";
+                    match client.write_all(ok).await {
+                        Ok(()) if client.flush().await.is_ok() => After::Tunnel { to, early: buf },
+                        _ => After::Closed,
+                    }
+                }
+                Err(local) => {
+                    let _ = lean::write_local(client, local.finish(&st), true).await;
+                    After::Closed
+                }
+            };
+        }
         // the lean transport takes a small body whole: wait for it as for the head
         let lean_body = lean_ok.then(|| lean::serves(&head)).flatten();
         let whole = match lean_body {
@@ -111,7 +145,7 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                     Ok(Ok(got)) if got > 0 => {}
                     // slower than the header timeout: hyper streams it instead
                     Err(_) => break None,
-                    _ => return,
+                    _ => return After::Closed,
                 }
             },
             None => None,
@@ -122,11 +156,11 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                 let (head_bytes, body) = request.split_at(head.len);
                 let second = st.cfg.clock.now();
                 let offset = st.clocks.offset(lean::upstream_authority(&st));
-                match plan(&st, head.to_wire(head_bytes), second, started) {
+                match plan(&st, head.to_wire(head_bytes), arrival, second, started) {
                     Planned::Local(local) => {
                         memo = None;
                         let resp = local.finish(&st);
-                        lean::write_local(&mut client, resp, close).await.is_ok()
+                        lean::write_local(client, resp, close).await.is_ok()
                     }
                     Planned::Forward(o) => {
                         let upstream_head = lean::request_head(&o);
@@ -142,18 +176,18 @@ pub(super) async fn serve(st: Arc<State>, mut client: TcpStream, mut stop: watch
                         });
                         last_head.clear();
                         last_head.extend_from_slice(head_bytes);
-                        lean::send(&st, *o, &upstream_head, body, &mut client, &mut up, close).await
+                        lean::send(&st, *o, &upstream_head, body, client, &mut up, close).await
                     }
                 }
             }
             None => {
-                let planned = plan(&st, head.to_wire(&buf), st.cfg.clock.now(), started);
-                super::via_hyper::serve(&st, &head, planned, &mut client, &mut buf, &mut scratch)
-                    .await
+                let now = st.cfg.clock.now();
+                let planned = plan(&st, head.to_wire(&buf), arrival, now, started);
+                super::via_hyper::serve(&st, &head, planned, client, &mut buf).await
             }
         };
         if close || !keep {
-            return;
+            return After::Closed;
         }
     }
 }

@@ -12,7 +12,7 @@ use super::framing::ChunkScan;
 use super::head::digits;
 use super::hop::Hop;
 use super::pipeline::{note_error_body, timeout_message, Outbound, SMALL_ERROR};
-use super::State;
+use super::{ClientIo, State};
 use crate::policy;
 use bytes::{Buf, Bytes, BytesMut};
 use std::time::Instant;
@@ -67,7 +67,7 @@ pub(super) async fn send(
     mut o: Outbound,
     head: &[u8],
     body: &[u8],
-    client: &mut TcpStream,
+    client: &mut impl ClientIo,
     up: &mut Option<UpConn>,
     close: bool,
 ) -> bool {
@@ -167,7 +167,7 @@ async fn forward(
     st: &State,
     mut o: Outbound,
     head: &[u8],
-    client: &mut TcpStream,
+    client: &mut impl ClientIo,
     up: &mut Option<UpConn>,
     client_close: bool,
 ) -> bool {
@@ -285,6 +285,7 @@ async fn forward(
                 if n == 0 {
                     // the end of a close-delimited body; anything else broke off
                     *up = None;
+                    let _ = client.flush().await;
                     return false;
                 }
                 let (n, finished) = match body_part(&conn.buf, answer.framing, &mut left, &mut scan)
@@ -307,6 +308,11 @@ async fn forward(
                 return false;
             }
         }
+    }
+    // a TLS client stream holds the answer's last bytes until flushed
+    if client.flush().await.is_err() {
+        *up = None;
+        return false;
     }
     // bytes past the answer mean the upstream and we disagree on framing: do not reuse
     if answer.upstream_closes || !conn.buf.is_empty() {
@@ -593,7 +599,7 @@ fn with_port(authority: &str) -> String {
 
 /// Writes an answer sigtap made itself (header names title-cased, as hyper writes them).
 pub(super) async fn write_local(
-    client: &mut TcpStream,
+    client: &mut impl ClientIo,
     resp: hyper::Response<http_body_util::Full<Bytes>>,
     close: bool,
 ) -> std::io::Result<()> {
@@ -624,7 +630,9 @@ pub(super) async fn write_local(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&body);
-    client.write_all(&out).await
+    client.write_all(&out).await?;
+    // a TLS stream holds what it encrypted until flushed (a no-op on plain TCP)
+    client.flush().await
 }
 
 #[cfg(test)]

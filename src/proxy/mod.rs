@@ -13,6 +13,7 @@ pub mod hop;
 mod lean;
 pub mod log;
 mod pipeline;
+mod tunnel;
 pub mod upstream;
 mod via_hyper;
 
@@ -26,7 +27,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use upstream::{Clocks, HttpsClient, Upstream};
 
-/// Validated proxy settings.
+/// A client connection's byte stream: plain TCP, or TLS (the listener's or inside a CONNECT
+/// tunnel). Transports are written once for all of them.
+pub(crate) trait ClientIo:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ClientIo for T {}
+
+/// How requests on a connection arrived: what the pipeline needs to know about the connection
+/// (nothing else about the transport reaches it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Arrival {
+    /// `https` when the client spoke TLS to sigtap (the TLS listener or an intercepted tunnel).
+    pub transport: crate::outcome::Transport,
+    /// Inside an intercepted CONNECT tunnel: the host and port the client connected to. Every
+    /// request on the connection goes there, over TLS.
+    pub tunnel: Option<upstream::Authority>,
+}
+
 /// Where requests go.
 pub enum Mode {
     /// Every request to one base URL.
@@ -67,10 +86,22 @@ pub struct ProxyConfig {
     pub vouch: guard::Vouch,
     /// The wall clock every request is judged and signed by.
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// TLS: the listener's certificate (`--tls`) and the local CA for interception.
+    pub tls: TlsOptions,
+}
+
+/// TLS settings as validated from the command line.
+#[derive(Default)]
+pub struct TlsOptions {
+    /// `--tls`: serve HTTPS on the listen address with this configuration.
+    pub listener: Option<Arc<rustls::ServerConfig>>,
+    /// The local CA (forward mode: HTTPS interception), or why it could not be opened.
+    pub ca: Option<Result<Arc<crate::tls::Ca>, String>>,
 }
 
 struct State {
     cfg: ProxyConfig,
+    tls: tunnel::TlsSetup,
     inspector: Inspector,
     /// One upstream client (connection pool) per worker thread, so that a request never waits
     /// on another thread's connection.
@@ -92,6 +123,14 @@ impl State {
     /// The next request's number (log records count from 1).
     fn next_id(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The CA certificate clients must trust, for messages.
+    fn ca_shown(&self) -> String {
+        match &self.cfg.tls.ca {
+            Some(Ok(ca)) => ca.cert_path().display().to_string(),
+            _ => "sigtap's CA".into(),
+        }
     }
 
     fn client(&self) -> &HttpsClient {
@@ -277,7 +316,7 @@ async fn prepare(
             0,
         ));
         let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(crate::mock::serve(m, ml, rx));
+        tokio::spawn(crate::mock::serve(m, ml, None, rx));
         cfg.mode = Mode::Reverse(Upstream {
             scheme: "http".into(),
             authority: maddr,
@@ -292,7 +331,8 @@ async fn prepare(
     cfg.vouch.listen = listener.bound();
     let mut clients = Vec::with_capacity(threads);
     for _ in 0..threads {
-        match upstream::client(cfg.upstream_ca.as_deref(), cfg.upstream_idle) {
+        let redirect = upstream::redirect(&cfg.resolve);
+        match upstream::client(cfg.upstream_ca.as_deref(), cfg.upstream_idle, redirect) {
             Ok(c) => clients.push(c),
             Err(e) => {
                 eprintln!("sigtap: {e}");
@@ -317,18 +357,39 @@ async fn prepare(
         Mode::EmbeddedMock => "the embedded mock".to_string(),
     };
     if announce {
+        let scheme = if cfg.tls.listener.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         eprintln!(
-            "sigtap: proxying http://{addr} -> {target} (resign {:?}, {} key(s) known)",
+            "sigtap: proxying {scheme}://{addr} -> {target} (resign {:?}, {} key(s) known)",
             cfg.resign,
             cfg.keys.len()
         );
+        if let Some(Ok(ca)) = &cfg.tls.ca {
+            eprintln!(
+                "sigtap: intercepting HTTPS (CONNECT) to allowed hosts with certificates from {}; \
+                 clients must trust it (`sigtap ca` shows how): HTTPS_PROXY=http://{addr}",
+                ca.cert_path().display()
+            );
+        }
     }
     if cfg.embedded && announce {
         if let Some(k) = cfg.keys.all().first() {
             eprintln!("{}", embedded_banner(&addr, k));
         }
     }
+    let tls = tunnel::TlsSetup {
+        listener: cfg.tls.listener.clone(),
+        leaves: match &cfg.tls.ca {
+            Some(Ok(ca)) => Ok(crate::tls::LeafCache::new(ca.clone())),
+            Some(Err(why)) => Err(why.clone()),
+            None => tunnel::TlsSetup::none().leaves,
+        },
+    };
     let state = Arc::new(State {
+        tls,
         inspector: Inspector::new(cfg.keys.clone()),
         cfg,
         clients,
@@ -415,7 +476,7 @@ async fn accept_loop(
             next = source.next() => {
                 let Some(stream) = next else { break };
                 let _ = stream.set_nodelay(true);
-                conns.spawn(conn::serve(state.clone(), stream, stop_rx.clone()));
+                conns.spawn(tunnel::accept(state.clone(), stream, stop_rx.clone()));
                 while conns.try_join_next().is_some() {}
             }
         }

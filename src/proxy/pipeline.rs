@@ -7,7 +7,7 @@ use super::body::{BoxError, ProxyBody};
 use super::decide::{self, Decision};
 use super::errors::{self, Dialect, ErrorCode, ErrorDoc};
 use super::upstream::{self, Upstream};
-use super::{head, log, Mode, State};
+use super::{head, log, Arrival, Mode, State};
 
 use crate::policy::{self, Action};
 use crate::sig::Scheme;
@@ -109,10 +109,12 @@ pub(super) fn boxed(r: HResponse<http_body_util::Full<Bytes>>) -> HResponse<Prox
 pub(super) fn plan(
     st: &State,
     wire: crate::wire::Request,
+    arrival: &Arrival,
     local_now: i64,
     started: Instant,
 ) -> Planned {
     let id = st.next_id();
+    let named_host = record_host(arrival, &wire);
     // where this request goes
     let upstream = match &st.cfg.mode {
         // replaced by Reverse when the embedded mock starts
@@ -151,7 +153,8 @@ pub(super) fn plan(
                     time: rfc3339(now),
                     method: wire.method.clone(),
                     // the log escapes whatever the client named
-                    host: named.clone().filter(|h| !h.is_empty()),
+                    host: named_host.clone().filter(|h| !h.is_empty()),
+                    transport: arrival.transport,
                     target: wire.origin_target(),
                     scheme: "none".into(),
                     carrier: "none".into(),
@@ -174,47 +177,73 @@ pub(super) fn plan(
                 Local::planned(rec, Dialect::for_host(&host), doc, now, started)
             };
             if wire.method == "CONNECT" {
-                return refuse(405, ErrorCode::MethodNotAllowed, "sigtap does not tunnel CONNECT: send plain-http requests (an http_proxy), so that it can see and re-sign them".into());
-            }
-            if scheme != "http" && scheme != "https" {
+                // a CONNECT is taken by the connection loop; this one came inside a tunnel
                 return refuse(
-                    400,
-                    ErrorCode::InvalidRequest,
-                    "sigtap forward proxy: only http and https targets are forwarded".into(),
+                    405,
+                    ErrorCode::MethodNotAllowed,
+                    "sigtap: a CONNECT inside an intercepted tunnel is not tunnelled again".into(),
                 );
             }
-            let Some(named) = named.as_deref() else {
-                return refuse(400, ErrorCode::InvalidRequest, "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
-            };
-            // judge exactly where a connection would go: a host and a port, nothing else
-            let authority = match upstream::Authority::parse(named) {
-                Ok(a) => a,
-                Err(e) => {
+            if let Some(tunnel) = &arrival.tunnel {
+                // inside an intercepted tunnel every request goes to the host the client
+                // connected to (the allow list judged it), over TLS
+                let same = |h: &str| {
+                    upstream::Authority::parse(h).is_ok_and(|a| {
+                        a.host == tunnel.host
+                            && a.effective_port("https") == tunnel.effective_port("https")
+                    })
+                };
+                let named_elsewhere = wire.authority.as_deref().is_some_and(|a| !same(a))
+                    || wire.header("host").is_some_and(|h| !same(h));
+                if named_elsewhere {
+                    return refuse(400, ErrorCode::InvalidRequest, format!("sigtap: the request names another host than the tunnel's {tunnel} (CONNECT)"));
+                }
+                Upstream {
+                    authority: tunnel.for_scheme("https"),
+                    scheme: "https".into(),
+                    base_path: String::new(),
+                }
+            } else {
+                if scheme != "http" && scheme != "https" {
                     return refuse(
                         400,
                         ErrorCode::InvalidRequest,
-                        format!(
+                        "sigtap forward proxy: only http and https targets are forwarded".into(),
+                    );
+                }
+                let Some(named) = named.as_deref() else {
+                    return refuse(400, ErrorCode::InvalidRequest, "sigtap forward proxy: the request names no host (absolute-form target or Host header)".into());
+                };
+                // judge exactly where a connection would go: a host and a port, nothing else
+                let authority = match upstream::Authority::parse(named) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        return refuse(
+                            400,
+                            ErrorCode::InvalidRequest,
+                            format!(
                             "sigtap forward proxy: the request's host {e}; no connection was made"
                         ),
-                    )
+                        )
+                    }
+                };
+                if !allow.iter().any(|p| p.matches(&authority, &scheme)) {
+                    return refuse(403, ErrorCode::AccessDenied, format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
                 }
-            };
-            if !allow.iter().any(|p| p.matches(&authority, &scheme)) {
-                return refuse(403, ErrorCode::AccessDenied, format!("sigtap forward proxy: host {authority} is not allowed (--allow-host); no connection was made"));
-            }
-            let same_place = |h: &str| {
-                upstream::Authority::parse(h).is_ok_and(|a| {
-                    a.host == authority.host
-                        && a.effective_port(&scheme) == authority.effective_port(&scheme)
-                })
-            };
-            if wire.authority.is_some() && wire.header("host").is_some_and(|h| !same_place(h)) {
-                return refuse(400, ErrorCode::InvalidRequest, format!("sigtap forward proxy: the Host header does not name the target's host {authority}"));
-            }
-            Upstream {
-                authority: authority.for_scheme(&scheme),
-                scheme,
-                base_path: String::new(),
+                let same_place = |h: &str| {
+                    upstream::Authority::parse(h).is_ok_and(|a| {
+                        a.host == authority.host
+                            && a.effective_port(&scheme) == authority.effective_port(&scheme)
+                    })
+                };
+                if wire.authority.is_some() && wire.header("host").is_some_and(|h| !same_place(h)) {
+                    return refuse(400, ErrorCode::InvalidRequest, format!("sigtap forward proxy: the Host header does not name the target's host {authority}"));
+                }
+                Upstream {
+                    authority: authority.for_scheme(&scheme),
+                    scheme,
+                    base_path: String::new(),
+                }
             }
         }
     };
@@ -249,10 +278,8 @@ pub(super) fn plan(
         id,
         time: rfc3339(local_now),
         method: wire.method.clone(),
-        host: wire
-            .authority
-            .clone()
-            .or_else(|| wire.header("host").map(str::to_string)),
+        host: named_host,
+        transport: arrival.transport,
         target: wire.origin_target(),
         scheme: report.scheme.as_str().into(),
         carrier: report.carrier.as_str().into(),
@@ -488,6 +515,7 @@ pub(super) fn timeout_message(st: &State, upstream: &Upstream) -> String {
 pub(super) fn refuse_head(
     st: &State,
     r: head::Refusal,
+    arrival: &Arrival,
     now: i64,
     started: Instant,
 ) -> HResponse<http_body_util::Full<Bytes>> {
@@ -495,7 +523,11 @@ pub(super) fn refuse_head(
         id: st.next_id(),
         time: rfc3339(now),
         method: r.method.clone(),
-        host: r.host.clone(),
+        host: match &arrival.tunnel {
+            Some(t) => Some(t.for_scheme("https")),
+            None => r.host.clone(),
+        },
+        transport: arrival.transport,
         target: String::from_utf8_lossy(&r.target).into_owned(),
         scheme: "none".into(),
         carrier: "none".into(),
@@ -512,6 +544,92 @@ pub(super) fn refuse_head(
         resource: String::from_utf8_lossy(&r.target).into_owned(),
     };
     finish_local(st, rec, dialect, &doc, now, started)
+}
+
+/// A `CONNECT` outside a tunnel: the host and port to intercept when the allow list permits
+/// them (`HostPattern::allows_connect`: port 443, or a pattern naming the port; loopback only
+/// when named), else the local answer (nothing is connected anywhere). Pure, as `plan`; an
+/// accepted CONNECT gets no log record of its own: the requests inside the tunnel do.
+pub(super) fn plan_connect(
+    st: &State,
+    target: &str,
+    wire: crate::wire::Request,
+    local_now: i64,
+    started: Instant,
+) -> Result<upstream::Authority, Box<Local>> {
+    let refuse = |status: u16, code: ErrorCode, message: String| {
+        let host = upstream::Authority::parse(target)
+            .map(|a| a.host)
+            .unwrap_or_default();
+        let rec = log::Record {
+            id: st.next_id(),
+            time: rfc3339(local_now),
+            method: wire.method.clone(),
+            host: Some(target.to_string()).filter(|t| !t.is_empty()),
+            target: target.to_string(),
+            scheme: "none".into(),
+            carrier: "none".into(),
+            verdict: "unverified".into(),
+            ..Default::default()
+        };
+        let doc = ErrorDoc {
+            status,
+            code,
+            message,
+            extra: vec![],
+            resource: host.clone(),
+        };
+        Box::new(Local {
+            rec,
+            dialect: Dialect::for_host(&host),
+            doc,
+            now: local_now,
+            started,
+        })
+    };
+    let Mode::Forward(allow) = &st.cfg.mode else {
+        return Err(refuse(405, ErrorCode::MethodNotAllowed, "sigtap: CONNECT is intercepted in forward mode (--forward); this proxy sends every request to its --upstream".into()));
+    };
+    let a = match upstream::Authority::parse(target) {
+        Ok(a) if a.port.is_some() => a,
+        Ok(_) => {
+            return Err(refuse(
+                400,
+                ErrorCode::InvalidRequest,
+                "sigtap: a CONNECT target is HOST:PORT".into(),
+            ))
+        }
+        Err(e) => {
+            return Err(refuse(
+                400,
+                ErrorCode::InvalidRequest,
+                format!("sigtap: the CONNECT target {e}; no connection was made"),
+            ))
+        }
+    };
+    if !allow.iter().any(|p| p.allows_connect(&a)) {
+        return Err(refuse(403, ErrorCode::AccessDenied, format!("sigtap forward proxy: CONNECT to {a} is not allowed (--allow-host HOST, or HOST:PORT for a port other than 443; loopback only when named); no connection was made")));
+    }
+    if let Err(why) = &st.tls.leaves {
+        return Err(refuse(
+            503,
+            ErrorCode::ServiceUnavailable,
+            format!("sigtap cannot intercept HTTPS: {why}"),
+        ));
+    }
+    Ok(a)
+}
+
+/// The host a record names: the tunnel's (CONNECT) host inside an intercepted tunnel, else the
+/// one the client wrote (the absolute-form authority, else `Host`).
+fn record_host(arrival: &Arrival, wire: &crate::wire::Request) -> Option<String> {
+    match &arrival.tunnel {
+        Some(t) => Some(t.for_scheme("https")),
+        None => wire
+            .authority
+            .clone()
+            .or_else(|| wire.header("host").map(str::to_string)),
+    }
 }
 
 pub(super) fn finish_local(

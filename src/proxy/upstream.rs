@@ -2,9 +2,10 @@
 //! default allow list, and `--resolve` rules. The upstream itself (URL, authority, client,
 //! clocks) is [`crate::net::client`].
 
+pub use crate::net::client::{client, Authority, Clocks, HttpsClient, Upstream};
 /// These live in [`crate::net::client`] (replay sends upstream too); the paths stay for
 /// existing callers.
-pub use crate::net::client::{client, Authority, Clocks, HttpsClient, Upstream};
+use std::sync::Arc;
 
 /// A `--allow-host` pattern: `host`, `host:port` or `*.domain`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +48,20 @@ impl HostPattern {
             None => false,
         }
     }
+
+    /// Whether a `CONNECT` to `a` (which names its port) may be intercepted: a pattern with a
+    /// port allows that port only, one without allows 443. Loopback and other IP literals only
+    /// through a pattern naming them exactly (a `*.domain` pattern never matches an address).
+    pub fn allows_connect(&self, a: &Authority) -> bool {
+        let port = a.effective_port("https");
+        if let Some(suffix) = &self.suffix {
+            return port == 443 && a.host.ends_with(suffix.as_str());
+        }
+        match &self.exact {
+            Some(p) => p.host == a.host && p.port.unwrap_or(443) == port,
+            None => false,
+        }
+    }
 }
 
 /// `--resolve HOST[:PORT]=ADDR:PORT`: connect to ADDR:PORT instead of looking HOST up. As with
@@ -75,12 +90,26 @@ impl Resolve {
         let Ok(a) = Authority::parse(&up.authority) else {
             return false;
         };
-        a.host == self.from.host
-            && self
-                .from
-                .port
-                .is_none_or(|p| p == a.effective_port(&up.scheme))
+        self.applies(&a.host, a.effective_port(&up.scheme))
     }
+
+    /// Whether a connection to `host` (lower case) and `port` goes to `self.to`.
+    pub fn applies(&self, host: &str, port: u16) -> bool {
+        host == self.from.host && self.from.port.is_none_or(|p| p == port)
+    }
+}
+
+/// `--resolve` rules as the upstream client's dialer applies them (for TLS upstreams, whose
+/// requests keep the upstream's name for SNI and certificate checks).
+pub fn redirect(rules: &[Resolve]) -> Option<crate::net::client::Redirect> {
+    if rules.is_empty() {
+        return None;
+    }
+    let rules = rules.to_vec();
+    Some(Arc::new(move |_scheme: &str, host: &str, port: u16| {
+        let host = host.to_ascii_lowercase();
+        rules.iter().find(|r| r.applies(&host, port)).map(|r| r.to)
+    }))
 }
 
 /// Where a forward proxy may go when no `--allow-host` is given: the COS and S3 endpoint
@@ -120,6 +149,24 @@ mod tests {
         assert!(!allowed("minio.local", "a.minio.local"));
         assert!(HostPattern::parse("*").is_err());
         assert!(HostPattern::parse("a/b").is_err());
+    }
+
+    #[test]
+    fn connect_is_allowed_on_443_or_a_named_port() {
+        let ok = |p: &str, target: &str| {
+            HostPattern::parse(p)
+                .unwrap()
+                .allows_connect(&Authority::parse(target).unwrap())
+        };
+        assert!(ok("*.amazonaws.com", "s3.us-east-1.amazonaws.com:443"));
+        assert!(!ok("*.amazonaws.com", "s3.us-east-1.amazonaws.com:8443"));
+        assert!(!ok("*.amazonaws.com", "amazonaws.com:443"));
+        assert!(ok("b.example.com", "b.example.com:443"));
+        assert!(!ok("b.example.com", "b.example.com:22"));
+        assert!(ok("b.example.com:8443", "b.example.com:8443"));
+        assert!(!ok("b.example.com:8443", "b.example.com:443"));
+        assert!(!ok("*.amazonaws.com", "127.0.0.1:443"));
+        assert!(ok("127.0.0.1:9443", "127.0.0.1:9443"));
     }
 
     #[test]

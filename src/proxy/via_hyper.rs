@@ -26,10 +26,6 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-
-/// Bytes read from the client per call while hyper reads a body.
-const SCRATCH: usize = 64 * 1024;
 
 /// What is left of the request hyper reads.
 enum Left {
@@ -40,11 +36,9 @@ enum Left {
 
 /// One request's bytes out of the connection: the head, then the body up to its end, then the
 /// end of input; writes go straight to the client. Bytes read past the request stay in `buf`.
-struct OneRequest<'a> {
-    client: &'a mut TcpStream,
+struct OneRequest<'a, S> {
+    client: &'a mut S,
     buf: &'a mut BytesMut,
-    /// Read space kept by the connection (initialised once, not per read).
-    scratch: &'a mut Vec<u8>,
     head_left: usize,
     body: Left,
 }
@@ -74,7 +68,7 @@ impl Left {
     }
 }
 
-impl AsyncRead for OneRequest<'_> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for OneRequest<'_, S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -99,21 +93,22 @@ impl AsyncRead for OneRequest<'_> {
             this.buf.advance(n);
             return Poll::Ready(Ok(()));
         }
-        // straight from the client into hyper's buffer (one copy); bytes past this request's
-        // end stay for the next one
-        let room = out.remaining().min(this.scratch.len());
-        let mut rb = ReadBuf::new(&mut this.scratch[..room]);
-        match Pin::new(&mut *this.client).poll_read(cx, &mut rb) {
+        // straight from the client into hyper's buffer, no copy in between; bytes past this
+        // request's end (a pipelined next request) are taken back out and kept for it
+        let before = out.filled().len();
+        match Pin::new(&mut *this.client).poll_read(cx, out) {
             Poll::Ready(Ok(())) => {
-                let got = rb.filled();
-                if got.is_empty() {
+                let got = out.filled().len() - before;
+                if got == 0 {
                     // the client went away in the middle of its body
                     this.body = Left::Done;
                     return Poll::Ready(Ok(()));
                 }
-                let n = this.body.take(got);
-                out.put_slice(&got[..n]);
-                this.buf.extend_from_slice(&got[n..]);
+                let n = this.body.take(&out.filled()[before..]);
+                if n < got {
+                    this.buf.extend_from_slice(&out.filled()[before + n..]);
+                    out.set_filled(before + n);
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
@@ -122,7 +117,7 @@ impl AsyncRead for OneRequest<'_> {
     }
 }
 
-impl AsyncWrite for OneRequest<'_> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for OneRequest<'_, S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -151,21 +146,19 @@ impl AsyncWrite for OneRequest<'_> {
 
 /// Serves the request at the start of `buf` (its head already read and planned) with hyper.
 /// True when the connection may carry another request.
-pub(super) async fn serve(
+pub(super) async fn serve<S>(
     st: &Arc<State>,
     head: &Head,
     planned: Planned,
-    client: &mut TcpStream,
+    client: &mut S,
     buf: &mut BytesMut,
-    scratch: &mut Vec<u8>,
-) -> bool {
-    if scratch.len() < SCRATCH {
-        scratch.resize(SCRATCH, 0);
-    }
+) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
     let io = OneRequest {
         client,
         buf,
-        scratch,
         head_left: head.len,
         body: match head.body {
             BodyFraming::None => Left::Done,
@@ -305,7 +298,12 @@ async fn send_upstream(
     let uri = format!(
         "{}://{}{}{}",
         o.upstream.scheme,
-        o.connect_to.as_deref().unwrap_or(&o.upstream.authority),
+        // a TLS upstream keeps its name in the URI (SNI, certificate check, pool key): the
+        // client's dialer applies --resolve for it
+        match o.connect_to.as_deref() {
+            Some(to) if o.upstream.scheme != "https" => to,
+            _ => &o.upstream.authority,
+        },
         o.upstream.base_path,
         o.outgoing.origin_target()
     );
@@ -459,6 +457,31 @@ async fn send_upstream(
     out
 }
 
+/// A failed TLS handshake with the upstream, in words that say what to do.
+fn describe_tls_error(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(why) => {
+            let debug = format!("{why:?}");
+            let name = debug.split(['(', '{', ' ']).next().unwrap_or("");
+            let plain = match name {
+                "UnknownIssuer" => "issued by a CA that is not trusted",
+                n if n.starts_with("NotValidForName") => "not valid for the upstream's name",
+                n if n.starts_with("Expired") => "expired",
+                n if n.starts_with("NotValidYet") => "not valid yet",
+                "Revoked" => "revoked",
+                "BadSignature" | "BadEncoding" => "malformed or badly signed",
+                _ => "not acceptable",
+            };
+            format!(
+                "upstream TLS certificate verification failed: the certificate is {plain} \
+                 ({name}); it is checked against the system roots plus --upstream-ca (pass the \
+                 CA that issued it with --upstream-ca FILE)"
+            )
+        }
+        other => format!("the TLS handshake with the upstream failed: {other}"),
+    }
+}
+
 fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     // the same words as the lean transport's for the same failure
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
@@ -467,6 +490,12 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     while let Some(s) = src {
         if let Some(i) = s.downcast_ref::<std::io::Error>() {
             io = Some(i);
+            if let Some(t) = i.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return describe_tls_error(t);
+            }
+        }
+        if let Some(t) = s.downcast_ref::<rustls::Error>() {
+            return describe_tls_error(t);
         }
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
             incomplete |= h.is_incomplete_message();

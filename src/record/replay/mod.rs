@@ -179,7 +179,8 @@ impl Summary {
 
 /// Replays `rec`, printing one line per exchange (stdout) and a summary; returns the summary.
 pub async fn run(rec: Recording, cfg: ReplayConfig) -> Result<Summary, String> {
-    let client = crate::net::client::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30))?;
+    let client =
+        crate::net::client::client(cfg.upstream_ca.as_deref(), Duration::from_secs(30), None)?;
     let total = rec.exchanges.len();
     let tokens: Vec<String> = cfg
         .keys
