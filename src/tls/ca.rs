@@ -38,8 +38,8 @@ const CA_LIFETIME: i64 = 5 * 365 * DAY;
 const BACKDATE: i64 = 2 * DAY;
 /// How long a leaf is valid after it is issued (at most until the CA expires).
 pub(crate) const LEAF_LIFETIME: i64 = 30 * DAY;
-/// How long (50 ms each) a process that lost the race to create the CA waits for the
-/// winner's certificate to appear beside its key.
+/// How long (50 ms each) a process that finds a key made in the last seconds without its
+/// certificate (it lost the race to create the CA) waits for the certificate to appear.
 const WAIT_FOR_CERT_TRIES: u32 = 60;
 
 /// The local certificate authority: its certificate and the key that signs leaves.
@@ -78,10 +78,10 @@ impl Ca {
         if !exists(&cert_path)? && !exists(&key_path)? {
             create(&dir, &cert_path, &key_path, now)?;
         }
-        // the key without the certificate: perhaps another process is creating the CA
+        // a key made just now without its certificate: another process is creating the CA
         // (it links the key first); give it a moment before calling the CA incomplete
         let mut tries = 0;
-        while exists(&key_path)? && !exists(&cert_path)? && tries < WAIT_FOR_CERT_TRIES {
+        while tries < WAIT_FOR_CERT_TRIES && !exists(&cert_path)? && made_lately(&key_path, now) {
             std::thread::sleep(std::time::Duration::from_millis(50));
             tries += 1;
         }
@@ -215,7 +215,11 @@ impl Ca {
         let mut params = CertificateParams::default();
         params.subject_alt_names = sans;
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, bare(first));
+        // X.509 caps a CN at 64 characters; a longer name (a long bucket's virtual host) is in
+        // the SANs only, which clients match on (rcgen then marks them critical)
+        if bare(first).len() <= 64 {
+            dn.push(DnType::CommonName, bare(first));
+        }
         params.distinguished_name = dn;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -293,6 +297,18 @@ fn exists(path: &Path) -> Result<bool, CaError> {
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(err(format!("cannot look at {}: {e}", path.display()))),
     }
+}
+
+/// Whether a file was modified within a few seconds of `now` (a CA being created).
+fn made_lately(path: &Path, now: i64) -> bool {
+    let Ok(modified) = fs::symlink_metadata(path).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let t = match modified.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(_) => return false,
+    };
+    (now - t).abs() <= 10
 }
 
 /// Creates the CA folder (0700) or checks an existing one; returns it absolute.
@@ -459,7 +475,12 @@ fn generate(now: i64) -> Result<(String, String), CaError> {
 }
 
 /// Makes a new CA in `dir` unless another process gets there first (then its files stay).
-fn create(dir: &Path, cert_path: &Path, key_path: &Path, now: i64) -> Result<(), CaError> {
+pub(super) fn create(
+    dir: &Path,
+    cert_path: &Path,
+    key_path: &Path,
+    now: i64,
+) -> Result<(), CaError> {
     let (cert_pem, key_pem) = generate(now)?;
     let tag: String = random_bytes::<8>()?
         .iter()

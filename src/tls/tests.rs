@@ -167,6 +167,36 @@ fn creates_private_files_and_reloads_the_same_ca() {
 }
 
 #[test]
+fn the_key_is_private_from_its_creation_not_only_after_a_load() {
+    // load_or_create tightens a key others can read; the files must be right before that
+    let dir = TempDir::new("fresh");
+    std::fs::create_dir_all(dir.path()).unwrap();
+    let (cert, key) = (dir.path().join(CERT_FILE), dir.path().join(KEY_FILE));
+    super::ca::create(dir.path(), &cert, &key, now()).unwrap();
+    assert_eq!(mode(&key), 0o600);
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("-----BEGIN PRIVATE KEY-----"));
+    // a second creation finds the names taken and leaves them
+    let before = (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap());
+    super::ca::create(dir.path(), &cert, &key, now()).unwrap();
+    assert_eq!(
+        (std::fs::read(&cert).unwrap(), std::fs::read(&key).unwrap()),
+        before
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
+fn a_key_others_can_read_is_made_private_on_load() {
+    let (dir, _ca) = new_ca("tighten");
+    let key = dir.path().join(KEY_FILE);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Ca::load_or_create(dir.path(), now()).unwrap();
+    assert_eq!(mode(&key), 0o600);
+}
+
+#[test]
 fn the_ca_certificate_is_a_ca_for_signing_certificates() {
     let (_dir, ca) = new_ca("shape");
     let der = ca.cert_der();
@@ -294,6 +324,24 @@ fn a_leaf_never_outlives_the_ca() {
     let (_, x) = x509_parser::parse_x509_certificate(&leaf.chain[0]).unwrap();
     assert_eq!(x.validity().not_after.timestamp(), end);
     assert!(ca.issue(&["a.example"], end).is_err());
+}
+
+#[tokio::test]
+async fn a_name_too_long_for_a_cn_is_still_served_by_its_san() {
+    let (_dir, ca) = new_ca("long");
+    let name = format!(
+        "{}.s3.dualstack.ap-southeast-1.amazonaws.com",
+        "b".repeat(63)
+    );
+    assert!(name.len() > 64);
+    let leaf = ca.issue(&[&name], now()).unwrap();
+    let (_, x) = x509_parser::parse_x509_certificate(&leaf.chain[0]).unwrap();
+    assert!(x.subject().iter_common_name().next().is_none());
+    let san = x.subject_alternative_name().unwrap().unwrap();
+    assert!(san.critical, "an empty subject needs a critical SAN");
+    handshake_in_memory(server_config(leaf).unwrap(), ca.cert_der(), &name)
+        .await
+        .expect("handshake");
 }
 
 #[test]
