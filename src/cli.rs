@@ -66,6 +66,36 @@ pub enum Command {
     Export(ExportArgs),
     /// Convert a HAR 1.2 file into a recording (signatures and tokens redacted).
     Import(ImportArgs),
+    /// The local CA that signs the certificates sigtap shows HTTPS clients: where it is and how
+    /// to make each client trust it.
+    ///
+    /// The CA is made on first use, in --ca-dir, else $SIGTAP_HOME, else ~/.sigtap: ca.pem (the
+    /// certificate to trust) and ca-key.pem (its key, mode 0600, never printed). An existing CA
+    /// is kept as it is. The first line on stdout is the absolute path of ca.pem.
+    ///
+    /// Examples:
+    ///   sigtap ca                      # the path, then how to trust it per client
+    ///   sigtap ca init                 # make the CA (if absent) and print its path
+    ///   export AWS_CA_BUNDLE="$(sigtap ca init)"
+    #[command(verbatim_doc_comment)]
+    Ca(CaArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CaArgs {
+    #[command(subcommand)]
+    pub action: Option<CaAction>,
+    /// The CA's folder (default: $SIGTAP_HOME, else ~/.sigtap). Created with mode 0700.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub ca_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaAction {
+    /// Make the CA unless it exists, and print the absolute path of ca.pem (nothing else).
+    Init,
+    /// Print the path of ca.pem, then how to trust it per client (the default).
+    Show,
 }
 
 #[derive(Args, Debug)]

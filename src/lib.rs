@@ -9,6 +9,8 @@
 //! - [`record`]: recordings, HAR and the replay client;
 //! - [`outcome`] (one request's record), [`resign`] (re-signing), [`errordoc`] (the service's
 //!   error documents), [`net`] (bodies and the upstream client): what proxy, mock and replay share;
+//! - [`tls`] (the local CA, its per-host leaves, server configs), beside [`net`]: shared by proxy
+//!   and mock, it imports nothing of proxy, mock or record;
 //! - [`inspect`] turns a parsed [`wire::Request`] into an [`inspect::Report`] with findings,
 //!   [`diagnose`] explains them, [`report`] renders them, [`redact`] shortens signatures and
 //!   tokens and escapes what people read, for every output;
