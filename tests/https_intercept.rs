@@ -165,7 +165,11 @@ fn boto3_and_curl_through_connect_interception() {
     let endpoint = format!("https://{S3_HOST}");
 
     let (ok, out) = boto3_env(&t, "roundtrip", &endpoint, "tunnelled", &borrow(&env));
-    assert!(ok, "boto3 over HTTPS_PROXY failed:\n{out}\n{:#?}", records(&proxy));
+    assert!(
+        ok,
+        "boto3 over HTTPS_PROXY failed:\n{out}\n{:#?}",
+        records(&proxy)
+    );
     let recs = records(&proxy);
     assert!(recs.len() >= 20, "only {} records: {recs:#?}", recs.len());
     for r in &recs {
@@ -268,7 +272,10 @@ fn cos_sdk_through_connect_interception() {
     let cert = UpstreamCert::new(&[COS_HOST, "127.0.0.1"]);
     let (_up, port) = start_cos_upstream(
         &t,
-        Some((&PathBuf::from(cert.path("srv.pem")), &PathBuf::from(cert.path("srv.key")))),
+        Some((
+            &PathBuf::from(cert.path("srv.pem")),
+            &PathBuf::from(cert.path("srv.key")),
+        )),
     );
     let ca_dir = tempdir::Dir::new("sigtapca");
     let resolve = format!("{COS_HOST}:443=127.0.0.1:{port}");
@@ -297,7 +304,11 @@ fn cos_sdk_through_connect_interception() {
         ("no_proxy", ""),
     ];
     let (ok, out) = cos_client_at(&t, "roundtrip", &proxy.addr, &env);
-    assert!(ok, "COS SDK over an HTTPS proxy failed:\n{out}\n{:#?}", records(&proxy));
+    assert!(
+        ok,
+        "COS SDK over an HTTPS proxy failed:\n{out}\n{:#?}",
+        records(&proxy)
+    );
     let recs = records(&proxy);
     assert!(recs.len() >= 7, "{recs:#?}");
     for r in &recs {
@@ -327,7 +338,14 @@ fn refused_connects_open_no_connection() {
     let other = format!("evil.example.com:443=127.0.0.1:{wport}");
     let proxy = interceptor(
         &ca_dir.0,
-        &["--allow-host", S3_HOST, "--resolve", &resolve, "--resolve", &other],
+        &[
+            "--allow-host",
+            S3_HOST,
+            "--resolve",
+            &resolve,
+            "--resolve",
+            &other,
+        ],
     );
     for target in [
         "evil.example.com:443".to_string(),
@@ -355,7 +373,11 @@ fn refused_connects_open_no_connection() {
         "a refused CONNECT opened a connection"
     );
     let recs = records(&proxy);
-    assert_eq!(recs.len(), 7, "every refused CONNECT has a record: {recs:#?}");
+    assert_eq!(
+        recs.len(),
+        7,
+        "every refused CONNECT has a record: {recs:#?}"
+    );
     for r in &recs {
         assert_eq!(r["method"], "CONNECT");
         assert_eq!(r["status"], 403);
@@ -364,7 +386,11 @@ fn refused_connects_open_no_connection() {
     let rev = start_sigtap("http://127.0.0.1:9", &[]);
     let mut c = TcpStream::connect(&rev.addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(c, "CONNECT {S3_HOST}:443 HTTP/1.1\r\nHost: {S3_HOST}:443\r\n\r\n").unwrap();
+    write!(
+        c,
+        "CONNECT {S3_HOST}:443 HTTP/1.1\r\nHost: {S3_HOST}:443\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     let _ = c.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
@@ -379,10 +405,7 @@ fn an_untrusted_upstream_is_a_502_that_says_why() {
     let (_s3s, _data, _front, tls_port) = s3_over_tls(&t, &cert);
     let ca_dir = tempdir::Dir::new("sigtapca");
     let resolve = format!("{S3_HOST}:443=127.0.0.1:{tls_port}");
-    let proxy = interceptor(
-        &ca_dir.0,
-        &["--allow-host", S3_HOST, "--resolve", &resolve],
-    );
+    let proxy = interceptor(&ca_dir.0, &["--allow-host", S3_HOST, "--resolve", &resolve]);
     let ca = sigtap_ca(&ca_dir.0);
     let out = Command::new("curl")
         .args([
@@ -434,7 +457,11 @@ fn boto3_to_the_tls_listener() {
         ("NO_PROXY", "*"),
     ];
     let (ok, out) = boto3_env(&t, "roundtrip", &endpoint, "overtls", &env);
-    assert!(ok, "boto3 to the TLS listener failed:\n{out}\n{:#?}", records(&proxy));
+    assert!(
+        ok,
+        "boto3 to the TLS listener failed:\n{out}\n{:#?}",
+        records(&proxy)
+    );
     let recs = records(&proxy);
     assert!(recs.len() >= 20);
     assert!(recs.iter().all(|r| r["transport"] == "https"), "{recs:#?}");
@@ -474,7 +501,10 @@ fn a_client_that_distrusts_the_ca_sends_nothing_upstream() {
         .expect("run curl");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
-    assert!(err.contains("certificate"), "curl did not fail on the certificate: {err}");
+    assert!(
+        err.contains("certificate"),
+        "curl did not fail on the certificate: {err}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(hits.load(Ordering::SeqCst), 0);
     assert!(records(&proxy).is_empty());

@@ -449,6 +449,10 @@ impl Outbound {
             resource: format!("{}{}", self.client_host, self.path),
         };
         self.rec.duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        // what went wrong with the upstream is the upstream's part of the record
+        if matches!(code, ErrorCode::BadGateway | ErrorCode::GatewayTimeout) {
+            self.rec.upstream_error_message = Some(doc.message.clone());
+        }
         finish_local(st, self.rec, self.dialect, &doc, self.now, self.started)
     }
 

@@ -490,8 +490,14 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
     while let Some(s) = src {
         if let Some(i) = s.downcast_ref::<std::io::Error>() {
             io = Some(i);
-            if let Some(t) = i.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                return describe_tls_error(t);
+            // hyper-rustls wraps tokio-rustls's io error (which holds rustls's) in another io
+            // error, and an io error's `source` skips what it wraps: unwrap them by hand
+            let mut inner = i.get_ref();
+            while let Some(e) = inner {
+                if let Some(t) = e.downcast_ref::<rustls::Error>() {
+                    return describe_tls_error(t);
+                }
+                inner = e.downcast_ref::<std::io::Error>().and_then(|i| i.get_ref());
             }
         }
         if let Some(t) = s.downcast_ref::<rustls::Error>() {
