@@ -509,3 +509,137 @@ fn a_client_that_distrusts_the_ca_sends_nothing_upstream() {
     assert_eq!(hits.load(Ordering::SeqCst), 0);
     assert!(records(&proxy).is_empty());
 }
+
+/// `sigtap mock --tls`: the strict mock as an HTTPS endpoint (a leaf from the local CA for the
+/// loopback names), for test suites whose clients insist on https. boto3 runs its round trip
+/// (multipart and presigned URLs included) against it, trusting only that CA.
+#[test]
+fn the_mock_serves_https() {
+    let Some(t) = tools() else { return };
+    let ca_dir = tempdir::Dir::new("sigtapca");
+    let ca_arg = ca_dir.0.display().to_string();
+    let (_mock, addr) = start_mock(&["--tls", "--ca-dir", &ca_arg]);
+    let ca = sigtap_ca(&ca_dir.0);
+    let env = [
+        ("AWS_CA_BUNDLE", ca.as_str()),
+        ("SSL_CERT_FILE", ca.as_str()),
+        ("NO_PROXY", "*"),
+    ];
+    let (ok, out) = boto3_env(&t, "roundtrip", &format!("https://{addr}"), "mocktls", &env);
+    assert!(ok, "boto3 to `sigtap mock --tls` failed:\n{out}");
+    // plain http to the TLS port is not served
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    let _ = c.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "plain http answered over the TLS port");
+}
+
+/// The aws cli (`HTTPS_PROXY`, `AWS_CA_BUNDLE`), rclone (`HTTPS_PROXY`, `--ca-cert`) and the
+/// AWS JS SDK (a proxy agent, `NODE_EXTRA_CA_CERTS`; its stream upload is aws-chunked with a
+/// trailer), unmodified but for those, against https://s3.us-east-1.amazonaws.com intercepted
+/// by sigtap.
+#[test]
+fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
+    let Some(t) = tools() else { return };
+    let rclone = match Command::new("rclone").arg("version").output() {
+        Ok(o) if o.status.success() => PathBuf::from("rclone"),
+        _ => panic!("rclone is missing: apt-get install -y rclone (scripts/tools.sh does it)"),
+    };
+    let cert = UpstreamCert::new(&[S3_HOST, "127.0.0.1"]);
+    let (_s3s, _data, _front, tls_port) = s3_over_tls(&t, &cert);
+    let ca_dir = tempdir::Dir::new("sigtapca");
+    let resolve = format!("{S3_HOST}:443=127.0.0.1:{tls_port}");
+    let upstream_ca = cert.path("ca.pem");
+    let proxy = interceptor(
+        &ca_dir.0,
+        &[
+            "--allow-host",
+            S3_HOST,
+            "--resolve",
+            &resolve,
+            "--upstream-ca",
+            &upstream_ca,
+            "--access-key",
+            AK,
+            "--secret-key",
+            SK,
+        ],
+    );
+    let ca = sigtap_ca(&ca_dir.0);
+    let env = client_env(&proxy, &ca);
+    let work = tempdir::Dir::new("clients");
+    let payload = work.0.join("payload.bin");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&payload, &data).unwrap();
+    let config = work.0.join("aws-config");
+    std::fs::write(&config, "[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n    signature_version = s3v4\n").unwrap();
+    let bin = root().join("target/tools/clients/bin");
+    let endpoint = format!("https://{S3_HOST}");
+    let aws = |args: &[&str]| {
+        let out = Command::new(bin.join("aws"))
+            .args(["--endpoint-url", &endpoint])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_ACCESS_KEY_ID", AK)
+            .env("AWS_SECRET_ACCESS_KEY", SK)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/sigtap")
+            .output()
+            .expect("run aws");
+        outcome(&out)
+    };
+    let (ok, out) = aws(&["s3", "mb", "s3://cli-tls"]);
+    assert!(ok, "aws s3 mb: {out}");
+    let (ok, out) = aws(&["s3", "cp", payload.to_str().unwrap(), "s3://cli-tls/aws.bin"]);
+    assert!(ok, "aws s3 cp: {out}");
+    let (ok, out) = aws(&["s3", "ls", "s3://cli-tls/"]);
+    assert!(ok && out.contains("aws.bin"), "aws s3 ls: {out}");
+    let before = records(&proxy).len();
+
+    let conf = work.0.join("rclone.conf");
+    std::fs::write(
+        &conf,
+        format!("[s]\ntype = s3\nprovider = Other\nendpoint = {endpoint}\nforce_path_style = true\naccess_key_id = {AK}\nsecret_access_key = {SK}\nregion = us-east-1\n"),
+    )
+    .unwrap();
+    let back = work.0.join("back");
+    let out = Command::new(&rclone)
+        .arg("--config")
+        .arg(&conf)
+        .args(["--ca-cert", &ca, "copy", "s:cli-tls", back.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("AWS_CA_BUNDLE")
+        .output()
+        .expect("run rclone");
+    let (ok, out) = outcome(&out);
+    assert!(ok, "rclone through the tunnel: {out}");
+    assert!(std::fs::read(back.join("aws.bin")).unwrap() == data, "rclone: bytes differ");
+    let after_rclone = records(&proxy).len();
+    assert!(after_rclone > before, "rclone's requests were not seen");
+
+    let out = Command::new("node")
+        .arg(root().join("tests/clients/node/js_sdk.cjs"))
+        .args([endpoint.as_str(), AK, SK, "cli-tls"])
+        .env("NODE_PATH", &t.node_modules)
+        .env("SIGTAP_HTTPS_PROXY", format!("http://{}", proxy.addr))
+        .env("NODE_EXTRA_CA_CERTS", &ca)
+        .output()
+        .expect("run node");
+    let (ok, out) = outcome(&out);
+    assert!(ok, "the AWS JS SDK through the tunnel: {out}");
+    let recs = records(&proxy);
+    assert!(
+        recs[after_rclone..]
+            .iter()
+            .any(|r| r["method"] == "PUT" && r["bytes_in"].as_u64().unwrap_or(0) >= 300_000),
+        "the JS SDK's aws-chunked upload was not seen: {:#?}",
+        &recs[after_rclone..]
+    );
+    for r in &recs {
+        assert_eq!(r["transport"], "https", "{r}");
+        assert_eq!(r["host"], S3_HOST, "{r}");
+        assert_eq!(r["client"]["verdict"], "valid", "{r}");
+    }
+}

@@ -7,7 +7,15 @@ const { createHash } = require('node:crypto')
 
 async function main() {
   const [endpoint, accessKeyId, secretAccessKey, bucket] = process.argv.slice(2)
-  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1 })
+  // SIGTAP_HTTPS_PROXY: through an HTTPS proxy with a proxy agent (the CA comes from
+  // NODE_EXTRA_CA_CERTS, as for any node client)
+  let requestHandler
+  if (process.env.SIGTAP_HTTPS_PROXY) {
+    const { HttpsProxyAgent } = require('https-proxy-agent')
+    const { NodeHttpHandler } = require('@smithy/node-http-handler')
+    requestHandler = new NodeHttpHandler({ httpsAgent: new HttpsProxyAgent(process.env.SIGTAP_HTTPS_PROXY) })
+  }
+  const s3 = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, maxAttempts: 1, requestHandler })
   const data = Buffer.alloc(300000)
   for (let i = 0; i < data.length; i++) data[i] = (i * 13) % 251
   const digest = (b) => createHash('sha256').update(b).digest('hex')
