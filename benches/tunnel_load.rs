@@ -60,7 +60,10 @@ fn open(proxy: &str, target: &str, cfg: &Arc<rustls::ClientConfig>) -> Tls {
         tcp
     };
     tcp.set_nodelay(true).unwrap();
-    let host = target.rsplit_once(':').map_or(target, |(h, _)| h).to_string();
+    let host = target
+        .rsplit_once(':')
+        .map_or(target, |(h, _)| h)
+        .to_string();
     let name = ServerName::try_from(host).expect("a server name");
     let conn = rustls::ClientConnection::new(cfg.clone(), name).unwrap();
     rustls::StreamOwned::new(conn, tcp)
@@ -69,7 +72,11 @@ fn open(proxy: &str, target: &str, cfg: &Arc<rustls::ClientConfig>) -> Tls {
 /// Sends one GET and reads its answer (Content-Length framed); the body length.
 fn get(r: &mut BufReader<Tls>, host: &str, path: &str, close: bool, sink: &mut [u8]) -> u64 {
     let c = if close { "Connection: close\r\n" } else { "" };
-    write!(r.get_mut(), "GET {path} HTTP/1.1\r\nHost: {host}\r\n{c}\r\n").unwrap();
+    write!(
+        r.get_mut(),
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{c}\r\n"
+    )
+    .unwrap();
     r.get_mut().flush().unwrap();
     let mut len = 0u64;
     let mut status = String::new();
@@ -98,7 +105,10 @@ fn get(r: &mut BufReader<Tls>, host: &str, path: &str, close: bool, sink: &mut [
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let usage = "tunnel_load handshakes|latency|bulk PROXY|direct HOST:PORT CA_PEM ...";
     let (mode, proxy, target, ca) = match &args[..] {
         [m, p, t, c, ..] => (m.as_str(), p.clone(), t.clone(), c.clone()),

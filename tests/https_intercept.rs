@@ -482,23 +482,34 @@ fn a_client_that_distrusts_the_ca_sends_nothing_upstream() {
         }
     });
     let ca_dir = tempdir::Dir::new("sigtapca");
+    let ca_arg = ca_dir.0.display().to_string();
     let resolve = format!("{S3_HOST}:443=127.0.0.1:{uport}");
-    let proxy = interceptor(&ca_dir.0, &["--allow-host", S3_HOST, "--resolve", &resolve]);
+    let stderr = ca_dir.0.with_extension("stderr");
+    let (_proxy, addr) = start_plain(
+        &[
+            "proxy",
+            "--forward",
+            "--ca-dir",
+            &ca_arg,
+            "--port",
+            "0",
+            "--allow-host",
+            S3_HOST,
+            "--resolve",
+            &resolve,
+        ],
+        Some(&stderr),
+    );
+    let curl = |cacert: &str| {
+        Command::new("curl")
+            .args(["-sS", "--proxy", &format!("http://{addr}"), "--noproxy", ""])
+            .args(["--cacert", cacert, &format!("https://{S3_HOST}/bucket/key")])
+            .output()
+            .expect("run curl")
+    };
     // the client trusts some CA, not sigtap's
     let other = UpstreamCert::new(&["127.0.0.1"]);
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--proxy",
-            &format!("http://{}", proxy.addr),
-            "--noproxy",
-            "",
-            "--cacert",
-            &other.path("ca.pem"),
-            &format!("https://{S3_HOST}/bucket/key"),
-        ])
-        .output()
-        .expect("run curl");
+    let out = curl(&other.path("ca.pem"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
     assert!(
@@ -506,8 +517,21 @@ fn a_client_that_distrusts_the_ca_sends_nothing_upstream() {
         "curl did not fail on the certificate: {err}"
     );
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(hits.load(Ordering::SeqCst), 0);
-    assert!(records(&proxy).is_empty());
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a request went upstream");
+    // sigtap says what to do, naming its CA
+    let said = std::fs::read_to_string(&stderr).unwrap();
+    let ca = sigtap_ca(&ca_dir.0);
+    assert!(
+        said.contains("refused sigtap's certificate") && said.contains(&ca),
+        "{said}"
+    );
+    assert!(!said.contains('\x1b'), "colour codes in a file: {said:?}");
+    // and keeps serving: a client that trusts the CA gets through to the (dropping) upstream
+    let out = curl(&ca);
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(body.contains("<Code>BadGateway</Code>"), "{body}");
+    assert!(hits.load(Ordering::SeqCst) >= 1);
+    let _ = std::fs::remove_file(&stderr);
 }
 
 /// `sigtap mock --tls`: the strict mock as an HTTPS endpoint (a leaf from the local CA for the
@@ -533,7 +557,10 @@ fn the_mock_serves_https() {
     c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut answer = Vec::new();
     let _ = c.read_to_end(&mut answer);
-    assert!(!answer.starts_with(b"HTTP/1.1 200"), "plain http answered over the TLS port");
+    assert!(
+        !answer.starts_with(b"HTTP/1.1 200"),
+        "plain http answered over the TLS port"
+    );
 }
 
 /// The aws cli (`HTTPS_PROXY`, `AWS_CA_BUNDLE`), rclone (`HTTPS_PROXY`, `--ca-cert`) and the
@@ -592,7 +619,12 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
     };
     let (ok, out) = aws(&["s3", "mb", "s3://cli-tls"]);
     assert!(ok, "aws s3 mb: {out}");
-    let (ok, out) = aws(&["s3", "cp", payload.to_str().unwrap(), "s3://cli-tls/aws.bin"]);
+    let (ok, out) = aws(&[
+        "s3",
+        "cp",
+        payload.to_str().unwrap(),
+        "s3://cli-tls/aws.bin",
+    ]);
     assert!(ok, "aws s3 cp: {out}");
     let (ok, out) = aws(&["s3", "ls", "s3://cli-tls/"]);
     assert!(ok && out.contains("aws.bin"), "aws s3 ls: {out}");
@@ -608,14 +640,23 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
     let out = Command::new(&rclone)
         .arg("--config")
         .arg(&conf)
-        .args(["--ca-cert", &ca, "copy", "s:cli-tls", back.to_str().unwrap()])
+        .args([
+            "--ca-cert",
+            &ca,
+            "copy",
+            "s:cli-tls",
+            back.to_str().unwrap(),
+        ])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env_remove("AWS_CA_BUNDLE")
         .output()
         .expect("run rclone");
     let (ok, out) = outcome(&out);
     assert!(ok, "rclone through the tunnel: {out}");
-    assert!(std::fs::read(back.join("aws.bin")).unwrap() == data, "rclone: bytes differ");
+    assert!(
+        std::fs::read(back.join("aws.bin")).unwrap() == data,
+        "rclone: bytes differ"
+    );
     let after_rclone = records(&proxy).len();
     assert!(after_rclone > before, "rclone's requests were not seen");
 
