@@ -20,46 +20,6 @@ use std::time::Duration;
 const S3_HOST: &str = "s3.us-east-1.amazonaws.com";
 const COS_HOST: &str = "sigtaptest-1250000000.cos.ap-guangzhou.myqcloud.com";
 
-/// A test CA and one upstream certificate for `names` (DNS names and 127.0.0.1), by openssl.
-struct UpstreamCert {
-    dir: tempdir::Dir,
-}
-
-impl UpstreamCert {
-    fn new(names: &[&str]) -> UpstreamCert {
-        let dir = tempdir::Dir::new("upcert");
-        let san: Vec<String> = names
-            .iter()
-            .map(|n| match n.parse::<std::net::IpAddr>() {
-                Ok(_) => format!("IP:{n}"),
-                Err(_) => format!("DNS:{n}"),
-            })
-            .collect();
-        let script = format!(
-            "set -e; cd '{d}'; \
-             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=sigtap test upstream CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
-             openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr -subj '/CN={cn}' 2>/dev/null; \
-             printf 'subjectAltName={san}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
-             openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null",
-            d = dir.0.display(),
-            cn = names[0],
-            san = san.join(","),
-        );
-        let ok = Command::new("sh")
-            .args(["-c", &script])
-            .status()
-            .expect("run openssl");
-        assert!(
-            ok.success(),
-            "openssl could not make the test certificates (is openssl installed?)"
-        );
-        UpstreamCert { dir }
-    }
-    fn path(&self, f: &str) -> String {
-        self.dir.0.join(f).display().to_string()
-    }
-}
-
 /// s3s-fs (verifying SigV4/SigV2 with the test key) behind sigtap's TLS listener serving the
 /// test certificate: an HTTPS S3 endpoint. Returns the processes and the TLS port.
 fn s3_over_tls(t: &Tools, cert: &UpstreamCert) -> (Proc, tempdir::Dir, Sigtap, u16) {

@@ -274,12 +274,23 @@ fn empty() -> ProxyBody {
         .boxed()
 }
 
+/// Whether the upstream closed the connection before a whole answer head arrived: an end of
+/// input on plain TCP (hyper's incomplete message), and under TLS also a close without
+/// `close_notify`, which rustls reports as an `UnexpectedEof` io error where plain TCP just
+/// ends. The same event, the same handling (the re-send, the words) on both.
+fn closed_early(h: &hyper::Error) -> bool {
+    h.is_incomplete_message()
+        || std::error::Error::source(h)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|i| i.kind() == std::io::ErrorKind::UnexpectedEof)
+}
+
 /// Whether a failed exchange ended before any byte of an answer arrived.
 fn no_answer(e: &hyper_util::client::legacy::Error) -> bool {
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            return h.is_incomplete_message() || h.is_canceled();
+            return closed_early(h) || h.is_canceled();
         }
         src = s.source();
     }
@@ -504,7 +515,7 @@ fn describe_client_error(e: &hyper_util::client::legacy::Error) -> String {
             return describe_tls_error(t);
         }
         if let Some(h) = s.downcast_ref::<hyper::Error>() {
-            incomplete |= h.is_incomplete_message();
+            incomplete |= closed_early(h);
         }
         src = s.source();
     }

@@ -420,3 +420,43 @@ pub fn content_length_of(head: &str) -> usize {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// A test CA and one upstream certificate for `names` (DNS names and 127.0.0.1), by openssl.
+pub struct UpstreamCert {
+    pub dir: tempdir::Dir,
+}
+
+impl UpstreamCert {
+    pub fn new(names: &[&str]) -> UpstreamCert {
+        let dir = tempdir::Dir::new("upcert");
+        let san: Vec<String> = names
+            .iter()
+            .map(|n| match n.parse::<std::net::IpAddr>() {
+                Ok(_) => format!("IP:{n}"),
+                Err(_) => format!("DNS:{n}"),
+            })
+            .collect();
+        let script = format!(
+            "set -e; cd '{d}'; \
+             openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=sigtap test upstream CA' -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
+             openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr -subj '/CN={cn}' 2>/dev/null; \
+             printf 'subjectAltName={san}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
+             openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf 2>/dev/null",
+            d = dir.0.display(),
+            cn = names[0],
+            san = san.join(","),
+        );
+        let ok = Command::new("sh")
+            .args(["-c", &script])
+            .status()
+            .expect("run openssl");
+        assert!(
+            ok.success(),
+            "openssl could not make the test certificates (is openssl installed?)"
+        );
+        UpstreamCert { dir }
+    }
+    pub fn path(&self, f: &str) -> String {
+        self.dir.0.join(f).display().to_string()
+    }
+}
