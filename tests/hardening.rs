@@ -518,8 +518,10 @@ fn a_presigned_expiry_names_the_slow_clock_the_same_key_showed() {
         .clone();
     assert_eq!(expired["cause"], "client-clock-behind", "{expired}");
     let msg = expired["message"].as_str().unwrap();
+    // the two requests may fall on either side of a second boundary
     assert!(
-        msg.contains("20m0s behind") && msg.contains("1 request(s)"),
+        (msg.contains("20m0s behind") || msg.contains("20m1s behind"))
+            && msg.contains("1 request(s)"),
         "{msg}"
     );
 }

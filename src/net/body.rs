@@ -541,3 +541,178 @@ where
         self.inner.size_hint()
     }
 }
+
+/// Joins small data frames into frames of about `target` bytes before they go on, so that a
+/// body hyper reads in growing pieces (8, 16, 32 KiB...) reaches the upstream in a few large
+/// writes. A frame that is already large passes as it is (no copy); a frame that is not data
+/// (trailers) or the end lets what was joined go first. Memory: at most `target` plus a frame.
+pub struct Coalesce<B> {
+    inner: B,
+    target: usize,
+    joined: bytes::BytesMut,
+    /// A trailers frame or an error that arrived while bytes were joined: after them.
+    held: Option<Option<Result<Frame<Bytes>, BoxError>>>,
+}
+
+impl<B> Coalesce<B> {
+    pub fn new(inner: B, target: usize) -> Self {
+        Coalesce {
+            inner,
+            target,
+            joined: bytes::BytesMut::new(),
+            held: None,
+        }
+    }
+
+    fn take_joined(&mut self) -> Frame<Bytes> {
+        Frame::data(self.joined.split().freeze())
+    }
+}
+
+impl<B> Body for Coalesce<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(held) = this.held.take() {
+            return Poll::Ready(held);
+        }
+        loop {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) if this.joined.is_empty() && data.len() >= this.target => {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    Ok(data) => {
+                        this.joined.extend_from_slice(&data);
+                        if this.joined.len() >= this.target {
+                            return Poll::Ready(Some(Ok(this.take_joined())));
+                        }
+                    }
+                    Err(other) => {
+                        if this.joined.is_empty() {
+                            return Poll::Ready(Some(Ok(other)));
+                        }
+                        this.held = Some(Some(Ok(other)));
+                        return Poll::Ready(Some(Ok(this.take_joined())));
+                    }
+                },
+                Poll::Ready(end_or_error) => {
+                    let end_or_error = end_or_error.map(|r| r.map_err(Into::into));
+                    if this.joined.is_empty() {
+                        return Poll::Ready(end_or_error);
+                    }
+                    this.held = Some(end_or_error);
+                    return Poll::Ready(Some(Ok(this.take_joined())));
+                }
+                // what is joined waits for more (the client's bytes are on their way); the
+                // body's end or `target` lets it go
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// True as soon as the last frame has gone (wrappers such as `Checked` ask right after a
+    /// frame whether it was the last one).
+    fn is_end_stream(&self) -> bool {
+        self.joined.is_empty()
+            && match &self.held {
+                Some(None) => true,
+                Some(Some(_)) => false,
+                None => self.inner.is_end_stream(),
+            }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut h = self.inner.size_hint();
+        let extra = self.joined.len() as u64;
+        h.set_lower(h.lower() + extra);
+        if let Some(u) = h.upper() {
+            h.set_upper(u + extra);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A body that hands out the given frames, one per poll.
+    struct Frames(VecDeque<Frame<Bytes>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = BoxError;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    fn frames(sizes: &[usize]) -> Frames {
+        Frames(
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Frame::data(Bytes::from(vec![i as u8; *n])))
+                .collect(),
+        )
+    }
+
+    /// Data frame sizes out of `body`, with whether the body said it ended right after each.
+    async fn drain(mut body: Coalesce<Frames>) -> (Vec<usize>, Vec<bool>, Vec<u8>, bool) {
+        let (mut sizes, mut ends, mut bytes, mut trailers) = (vec![], vec![], vec![], false);
+        while let Some(f) = body.frame().await {
+            let f = f.unwrap();
+            if f.is_trailers() {
+                trailers = true;
+                continue;
+            }
+            let d = f.into_data().unwrap();
+            sizes.push(d.len());
+            bytes.extend_from_slice(&d);
+            ends.push(body.is_end_stream());
+        }
+        (sizes, ends, bytes, trailers)
+    }
+
+    #[tokio::test]
+    async fn coalesce_joins_small_frames_and_says_when_the_last_one_went() {
+        let (sizes, ends, bytes, _) = drain(Coalesce::new(frames(&[8, 16, 32, 64, 5]), 100)).await;
+        assert_eq!(sizes, vec![120, 5]);
+        // the last frame is known as last when it leaves (a hash check holds it back)
+        assert_eq!(ends, vec![false, true]);
+        let mut want = vec![];
+        for (i, n) in [8, 16, 32, 64, 5].iter().enumerate() {
+            want.extend(std::iter::repeat_n(i as u8, *n));
+        }
+        assert_eq!(bytes, want, "bytes in order, none lost");
+        // a frame already large passes as it is; what was joined goes first at the end
+        let (sizes, ends, _, _) = drain(Coalesce::new(frames(&[300, 10, 20]), 100)).await;
+        assert_eq!((sizes, ends), (vec![300, 30], vec![false, true]));
+    }
+
+    #[tokio::test]
+    async fn coalesce_lets_joined_bytes_go_before_trailers() {
+        let mut f = frames(&[10, 10]);
+        f.0.push_back(Frame::trailers(hyper::HeaderMap::new()));
+        let (sizes, _, _, trailers) = drain(Coalesce::new(f, 100)).await;
+        assert_eq!(sizes, vec![20]);
+        assert!(trailers, "the trailers were lost");
+    }
+}

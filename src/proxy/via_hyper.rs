@@ -27,6 +27,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// The most a body read takes from the client while hyper's own buffer is still smaller.
+const READ_AHEAD: usize = 128 * 1024;
+
+/// Request body bytes joined into one upstream write (`body::Coalesce`).
+const COALESCE: usize = 128 * 1024;
+
 /// What is left of the request hyper reads.
 enum Left {
     Length(u64),
@@ -92,6 +98,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for OneRequest<'_, S> {
             out.put_slice(&this.buf[..n]);
             this.buf.advance(n);
             return Poll::Ready(Ok(()));
+        }
+        // hyper starts every request with a small read buffer and doubles it as reads fill it,
+        // so a large body would arrive in many small reads (each one a syscall, and a chunk
+        // written upstream on its own). While hyper's buffer is smaller than what is coming,
+        // read ahead into the connection's buffer in large reads and hand hyper its share
+        // from memory; once it is large, read straight into it.
+        let coming = match &this.body {
+            Left::Length(left) => (*left).min(READ_AHEAD as u64) as usize,
+            _ => READ_AHEAD,
+        };
+        if out.remaining() < coming {
+            use std::future::Future;
+            use tokio::io::AsyncReadExt;
+            this.buf.reserve(coming);
+            let read = std::pin::pin!(this.client.read_buf(this.buf)).poll(cx);
+            return match read {
+                Poll::Ready(Ok(0)) => {
+                    // the client went away in the middle of its body
+                    this.body = Left::Done;
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Ok(_)) => {
+                    let avail = this.buf.len().min(out.remaining());
+                    let n = this.body.take(&this.buf[..avail]);
+                    out.put_slice(&this.buf[..n]);
+                    this.buf.advance(n);
+                    Poll::Ready(Ok(()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            };
         }
         // straight from the client into hyper's buffer, no copy in between; bytes past this
         // request's end (a pipelined next request) are taken back out and kept for it
@@ -257,6 +294,7 @@ pub(super) async fn forward_hyper(
         }
         None => BodyExt::boxed(incoming.map_err(|e| -> BoxError { Box::new(e) })),
     };
+    let incoming = BodyExt::boxed(body::Coalesce::new(incoming, COALESCE));
     let body: ProxyBody = match o.reframe.take() {
         Some(rf) => BodyExt::boxed(Checked::new(
             body::Reframe::new(incoming, Some(rf.old), rf.new, meter.clone()),
