@@ -230,11 +230,16 @@ pub struct ProxyArgs {
     /// Reverse proxy: every request goes to this base URL (http:// or https://).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
-    /// Forward proxy (an http_proxy for clients): each request goes to the host its absolute-form
-    /// target or Host names, if --allow-host allows it (default: the COS and S3 endpoint domains).
+    /// Forward proxy (an http_proxy and HTTPS_PROXY for clients): each request goes to the host
+    /// its absolute-form target or Host names, if --allow-host allows it (default: the COS and S3
+    /// endpoint domains). A CONNECT to an allowed host is intercepted: TLS with a certificate
+    /// from the local CA (--ca-dir), then each request inside is verified, re-signed if needed
+    /// and logged like a plain one, and sent on to https://HOST.
     #[arg(long, conflicts_with = "upstream")]
     pub forward: bool,
-    /// Hosts a forward proxy may reach (`host`, `host:port`, `*.domain`; repeatable).
+    /// Hosts a forward proxy may reach (`host`, `host:port`, `*.domain`; repeatable). A CONNECT
+    /// is intercepted on port 443, or on the port a `host:port` pattern names; IP addresses and
+    /// loopback only when a pattern names them.
     #[arg(long, value_name = "PATTERN")]
     pub allow_host: Vec<String>,
     /// Address to listen on.
