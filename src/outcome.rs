@@ -112,6 +112,131 @@ impl Record {
         })
     }
 
+    /// The JSON record, appended to `out` without building a `Value` first (the log runs once
+    /// per request). The same text as `to_json().to_string()`: keys in the same (sorted) order,
+    /// strings escaped and numbers written by serde_json itself; a unit test holds the two
+    /// together.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        fn text(out: &mut Vec<u8>, s: &str) {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        fn opt_text(out: &mut Vec<u8>, s: Option<&str>) {
+            match s {
+                Some(s) => text(out, s),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn key(out: &mut Vec<u8>, k: &str) {
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        out.extend_from_slice(b"{");
+        key(out, "action");
+        let _ = serde_json::to_writer(&mut *out, &self.action);
+        let _ = write!(
+            out,
+            ",\"bytes_in\":{},\"bytes_out\":{},",
+            self.bytes_in, self.bytes_out
+        );
+        key(out, "client");
+        out.push(b'{');
+        key(out, "access_key");
+        opt_text(out, self.access_key.as_deref());
+        out.push(b',');
+        key(out, "carrier");
+        text(out, &self.carrier);
+        out.push(b',');
+        key(out, "findings");
+        out.push(b'[');
+        for (i, f) in self.findings.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            if let Some(c) = f.cause {
+                key(out, "cause");
+                text(out, c);
+                out.push(b',');
+            }
+            key(out, "code");
+            let _ = serde_json::to_writer(&mut *out, &f.code);
+            out.push(b',');
+            key(out, "message");
+            text(out, &self.clean(&f.message, named_signatures(f)));
+            out.push(b',');
+            key(out, "severity");
+            text(out, f.severity.as_str());
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],");
+        key(out, "scheme");
+        text(out, &self.scheme);
+        out.push(b',');
+        key(out, "verdict");
+        text(out, &self.verdict);
+        out.extend_from_slice(b"},");
+        key(out, "duration_ms");
+        let _ = serde_json::to_writer(&mut *out, &((self.duration_ms * 1000.0).round() / 1000.0));
+        out.push(b',');
+        key(out, "host");
+        opt_text(out, self.host.as_deref());
+        let _ = write!(out, ",\"id\":{},", self.id);
+        key(out, "method");
+        text(out, &self.method);
+        out.push(b',');
+        key(out, "note");
+        opt_text(
+            out,
+            self.note.as_deref().map(|n| self.clean(n, NONE)).as_deref(),
+        );
+        out.push(b',');
+        key(out, "resigned_as");
+        opt_text(out, self.resigned_as.as_deref());
+        let _ = write!(out, ",\"status\":{},", self.status);
+        key(out, "target");
+        text(out, &self.clean(&self.target, NONE));
+        out.push(b',');
+        key(out, "time");
+        text(out, &self.time);
+        out.push(b',');
+        key(out, "transport");
+        text(out, self.transport.as_str());
+        out.push(b',');
+        key(out, "upstream");
+        out.push(b'{');
+        key(out, "clock_offset_s");
+        match self.clock_offset_s {
+            Some(o) => {
+                let _ = write!(out, "{o}");
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b',');
+        key(out, "error_code");
+        opt_text(out, self.upstream_error_code.as_deref());
+        out.push(b',');
+        key(out, "error_message");
+        let message = self
+            .upstream_error_message
+            .as_deref()
+            .map(|m| self.clean(m, NONE));
+        opt_text(out, message.as_deref());
+        out.push(b',');
+        key(out, "request_id");
+        opt_text(out, self.upstream_request_id.as_deref());
+        out.push(b',');
+        key(out, "status");
+        match self.upstream_status {
+            Some(s) => {
+                let _ = write!(out, "{s}");
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}}");
+    }
+
     pub fn to_human(&self, color: bool) -> String {
         let mut out = String::with_capacity(512);
         self.write_human(&mut out, color);
@@ -294,5 +419,57 @@ mod tests {
             ok.to_human(true),
             "\x1b[32m✓\x1b[0m #7 GET /b/k?X-Amz-Signature=0a64ae62…&x=1 → resigned as cos 200 0.2ms [sigv4 query invalid]\n"
         );
+    }
+
+    #[test]
+    fn the_json_writer_gives_the_text_of_to_json() {
+        let mut f = Finding::error(
+            crate::findings::code::SIGNATURE_MISMATCH,
+            "Signature 0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea differs\n\"quoted\" \u{7}",
+        );
+        f.cause = Some("host-changed");
+        f.evidence.insert(
+            "provided".into(),
+            "0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea".into(),
+        );
+        let full = Record {
+            id: 42,
+            time: "2026-12-03T10:00:00Z".into(),
+            method: "PUT".into(),
+            host: Some("b.s3.amazonaws.com:8443\u{1b}[2J".into()),
+            transport: Transport::Https,
+            target: "/b/k é?X-Amz-Signature=0a64ae62da0fdde29f179d3f674ee45e4c879572d844163340384ec2810602ea&x-amz-security-token=FwoGZXIvYXdzEBYaDH".into(),
+            scheme: "sigv4".into(),
+            carrier: "query".into(),
+            access_key: Some("AKIDEXAMPLE".into()),
+            verdict: "invalid".into(),
+            findings: vec![f, Finding::info(crate::findings::code::SIGNATURE_READING, "tab\there")],
+            action: Action::Resigned,
+            resigned_as: Some("sigv4".into()),
+            note: Some("a note with a token FwoGZXIvYXdzEBYaDH inside".into()),
+            upstream_status: Some(503),
+            upstream_error_code: Some("SlowDown".into()),
+            upstream_error_message: Some("Please reduce your request rate.".into()),
+            upstream_request_id: Some("TX123".into()),
+            clock_offset_s: Some(-1200),
+            duration_ms: 12.345_678_9,
+            bytes_in: 1 << 40,
+            bytes_out: 7,
+            status: 503,
+            tokens: vec!["FwoGZXIvYXdzEBYaDH".into()],
+            ..Default::default()
+        };
+        for r in [
+            full.clone(),
+            Record::default(),
+            Record {
+                duration_ms: 0.1 + 0.2,
+                ..full
+            },
+        ] {
+            let mut out = Vec::new();
+            r.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), r.to_json().to_string());
+        }
     }
 }

@@ -84,11 +84,17 @@ impl Sink {
 
     /// Writes one line (or block); flushed at once, or within 50 ms when buffered.
     pub fn write_line(&self, line: &str) {
+        if line.ends_with('\n') {
+            self.write_bytes(line.as_bytes());
+        } else {
+            self.write_bytes(&[line.as_bytes(), b"\n"].concat());
+        }
+    }
+
+    /// Writes bytes that end with a line break, as `write_line`.
+    fn write_bytes(&self, line: &[u8]) {
         if let Ok(mut o) = self.out.lock() {
-            let _ = o.w.write_all(line.as_bytes());
-            if !line.ends_with('\n') {
-                let _ = o.w.write_all(b"\n");
-            }
+            let _ = o.w.write_all(line);
             if o.immediate || o.last_flush.elapsed() >= FLUSH_EVERY {
                 let _ = o.w.flush();
                 o.last_flush = crate::clock::Clock::instant(&crate::clock::SystemClock);
@@ -138,7 +144,19 @@ impl Sink {
             }
         }
         if self.json {
-            self.write_line(&r.to_json().to_string());
+            // one buffer per thread, reused; the record written straight into it
+            thread_local! {
+                static JSON: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+            }
+            JSON.with(|buf| match buf.try_borrow_mut() {
+                Ok(mut bytes) => {
+                    bytes.clear();
+                    r.write_json(&mut bytes);
+                    bytes.push(b'\n');
+                    self.write_bytes(&bytes);
+                }
+                Err(_) => self.write_line(&r.to_json().to_string()),
+            });
             return;
         }
         // one line buffer per thread, reused
