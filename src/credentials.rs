@@ -77,10 +77,13 @@ pub fn is_demo_key(k: &Credential) -> bool {
     k.access_key == DEMO_ACCESS_KEY && k.secret.expose() == DEMO_SECRET
 }
 
-/// Every key sigtap knows, looked up by access key id (SecretId for COS).
+/// Every key sigtap knows, looked up by access key id (SecretId for COS). The lookup is a hash
+/// map: the proxy looks a key up for every signed request, and a store may hold hundreds.
 #[derive(Clone, Debug, Default)]
 pub struct KeyStore {
     keys: Vec<Credential>,
+    /// Position in `keys` by access key id.
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl KeyStore {
@@ -88,15 +91,28 @@ impl KeyStore {
         KeyStore::default()
     }
     pub fn single(c: Credential) -> Self {
-        KeyStore { keys: vec![c] }
+        let mut k = KeyStore::new();
+        k.add(c);
+        k
     }
-    /// Adds a key; a later key with the same id replaces an earlier one.
+    /// Adds a key; a later key with the same id replaces an earlier one (and moves to the end).
     pub fn add(&mut self, c: Credential) {
-        self.keys.retain(|k| k.access_key != c.access_key);
-        self.keys.push(c);
+        if self.index.contains_key(&c.access_key) {
+            self.keys.retain(|k| k.access_key != c.access_key);
+            self.keys.push(c);
+            self.index = self
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.access_key.clone(), i))
+                .collect();
+        } else {
+            self.index.insert(c.access_key.clone(), self.keys.len());
+            self.keys.push(c);
+        }
     }
     pub fn get(&self, access_key: &str) -> Option<&Credential> {
-        self.keys.iter().find(|k| k.access_key == access_key)
+        self.index.get(access_key).map(|&i| &self.keys[i])
     }
     pub fn all(&self) -> &[Credential] {
         &self.keys
@@ -336,6 +352,31 @@ pub fn load_ambient(env: &dyn Env, profile: Option<&str>) -> Result<KeyStore, Cr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_store_finds_each_key_and_a_later_one_replaces_an_earlier() {
+        let mut k = KeyStore::new();
+        for i in 0..300 {
+            k.add(Credential::new(format!("AK{i}"), format!("S{i}")));
+        }
+        assert_eq!(k.len(), 300);
+        assert_eq!(k.get("AK17").map(|c| c.secret.expose()), Some("S17"));
+        assert!(k.get("AK300").is_none());
+        k.add(Credential::new("AK17", "new"));
+        assert_eq!(k.len(), 300);
+        assert_eq!(k.get("AK17").map(|c| c.secret.expose()), Some("new"));
+        assert_eq!(k.all().last().map(|c| c.access_key.as_str()), Some("AK17"));
+        for i in (0..300).filter(|i| *i != 17) {
+            let c = k.get(&format!("AK{i}")).unwrap();
+            assert_eq!(c.secret.expose(), format!("S{i}"));
+        }
+        assert_eq!(
+            KeyStore::single(Credential::new("A", "B"))
+                .get("A")
+                .map(|c| c.secret.expose()),
+            Some("B")
+        );
+    }
 
     #[test]
     fn secret_never_prints() {

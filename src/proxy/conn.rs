@@ -15,7 +15,6 @@ use super::{Arrival, ClientIo, State};
 
 use bytes::BytesMut;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -26,14 +25,6 @@ pub(super) enum After {
     /// A `CONNECT` to an allowed host was answered `200`: the client starts TLS for `to` next.
     /// `early` holds bytes it sent after the CONNECT head without waiting.
     Tunnel { to: Authority, early: BytesMut },
-}
-
-/// Resolves at `t`, or never.
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Serves one client connection until it closes or the proxy stops.
@@ -52,6 +43,14 @@ pub(super) async fn serve<S: ClientIo>(
     // the previous head: a head is remembered when it comes a second time in a row, so that
     // traffic whose heads all differ never pays for copying the plan
     let mut last_head: Vec<u8> = Vec::new();
+    // One timer for the connection's waits, set lazily: a request moves the deadlines (plain
+    // variables) but not the timer; when it fires early it is set again to the nearest deadline
+    // still ahead. So a busy connection touches the runtime's timer wheel about once per
+    // --header-timeout instead of twice per request (registering a timer takes the wheel's lock
+    // and can wake the driver).
+    let first = st.cfg.clock.instant() + st.cfg.header_timeout;
+    let mut timer = Box::pin(tokio::time::sleep_until(first.into()));
+    let mut timer_at = first;
     loop {
         // --header-timeout bounds the wait for the next request and its whole head, from the
         // moment the connection was opened or the previous answer went out
@@ -60,14 +59,34 @@ pub(super) async fn serve<S: ClientIo>(
             // idle between requests: wait for the next one or the shutdown, and let the kept
             // upstream connection go once it has been idle for --upstream-idle
             let idle_until = up.as_ref().map(|c| c.idle_since + st.cfg.upstream_idle);
+            let due = idle_until.map_or(head_deadline, |i| i.min(head_deadline));
+            if due < timer_at {
+                timer.as_mut().reset(due.into());
+                timer_at = due;
+            }
             tokio::select! {
                 r = client.read_buf(&mut buf) => match r {
                     Ok(n) if n > 0 => {}
                     _ => return After::Closed,
                 },
                 _ = stop.changed() => return After::Closed,
-                _ = sleep_until(idle_until) => up = None,
-                _ = tokio::time::sleep_until(head_deadline.into()) => return After::Closed,
+                _ = &mut timer => {
+                    let now = st.cfg.clock.instant();
+                    if now >= head_deadline {
+                        return After::Closed;
+                    }
+                    if idle_until.is_some_and(|i| now >= i) {
+                        up = None;
+                    }
+                    // early: wait again for the nearest deadline still ahead
+                    let next = up
+                        .as_ref()
+                        .map(|c| c.idle_since + st.cfg.upstream_idle)
+                        .filter(|i| *i > now)
+                        .map_or(head_deadline, |i| i.min(head_deadline));
+                    timer.as_mut().reset(next.into());
+                    timer_at = next;
+                }
             }
         }
         // a head byte-identical to the remembered one, within the same second: it passed the
