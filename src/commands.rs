@@ -1,5 +1,6 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
+mod tls;
 use crate::cli::{
     Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, MockArgs, ProxyArgs, ResignArg,
     SchemeArg, SignArgs, SignAsArg,
@@ -62,65 +63,6 @@ fn usage(msg: impl Into<String>) -> CommandError {
     CommandError::Usage(msg.into())
 }
 
-/// The TLS side of `sigtap proxy`: the listener's certificate (`--tls`) and, in forward mode,
-/// the local CA that intercepts HTTPS. A CA that cannot be opened leaves forward mode serving
-/// plain http (a CONNECT is then answered 503 with the reason), and says so.
-fn proxy_tls(
-    a: &crate::cli::ProxyArgs,
-    mode: &crate::proxy::Mode,
-) -> Result<crate::proxy::TlsOptions, CommandError> {
-    use crate::clock::Clock;
-    let now = crate::clock::SystemClock.now();
-    let forward = matches!(mode, crate::proxy::Mode::Forward(_));
-    if a.tls.on && forward {
-        return Err(usage(
-            "--tls serves HTTPS in reverse mode (--upstream URL); with --forward, HTTPS clients \
-             send CONNECT and sigtap intercepts it (no --tls needed)",
-        ));
-    }
-    let mut out = crate::proxy::TlsOptions {
-        listener: listener_tls(&a.tls, now)?,
-        ca: None,
-    };
-    if forward {
-        out.ca = Some(match crate::tls::open_ca(a.tls.ca_dir.as_deref(), now) {
-            Ok(ca) => Ok(std::sync::Arc::new(ca)),
-            Err(e) => {
-                eprintln!("sigtap: HTTPS interception is off: {e}");
-                Err(e.to_string())
-            }
-        });
-    }
-    Ok(out)
-}
-
-/// `--tls`: the listener's TLS configuration, with the user's certificate or a leaf from the
-/// local CA for the loopback names and each `--tls-name`.
-fn listener_tls(
-    t: &crate::cli::TlsArgs,
-    now: i64,
-) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, CommandError> {
-    if !t.on {
-        return Ok(None);
-    }
-    let leaf = match (&t.tls_cert, &t.tls_key) {
-        (Some(cert), Some(key)) => {
-            crate::tls::load_pem_pair(cert, key).map_err(|e| usage(e.to_string()))?
-        }
-        _ => {
-            let ca = crate::tls::open_ca(t.ca_dir.as_deref(), now)
-                .map_err(|e| runtime(format!("--tls: {e}")))?;
-            let mut names = vec!["localhost", "127.0.0.1", "::1"];
-            names.extend(t.tls_name.iter().map(String::as_str));
-            ca.issue(&names, now)
-                .map_err(|e| runtime(format!("--tls: {e}")))?
-        }
-    };
-    crate::tls::server_config(leaf)
-        .map(Some)
-        .map_err(|e| runtime(format!("--tls: {e}")))
-}
-
 fn runtime(msg: impl Into<String>) -> CommandError {
     CommandError::Runtime(msg.into())
 }
@@ -148,7 +90,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Replay(a) => replay(a, clock),
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
-        Command::Ca(a) => ca(a, &*clock),
+        Command::Ca(a) => tls::ca(a, &*clock),
     };
     match result {
         Ok(code) => code,
@@ -513,7 +455,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
         .iter()
         .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
         .collect();
-    let tls = proxy_tls(&a, &mode)?;
+    let tls = tls::proxy_tls(&a, &mode)?;
     let cfg = ProxyConfig {
         tls,
         listen,
@@ -621,7 +563,7 @@ fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
             "--listen {listen:?} is not HOST:PORT (e.g. 127.0.0.1:9000)"
         ))
     })?;
-    let tls = listener_tls(&a.tls, clock.now())?;
+    let tls = tls::listener_tls(&a.tls, clock.now())?;
     let offset = match &a.clock_offset {
         Some(c) => parse_duration(c).ok_or_else(|| {
             usage(format!(
@@ -803,79 +745,6 @@ fn import(a: crate::cli::ImportArgs) -> Result<i32, CommandError> {
     let out: String = lines.iter().map(|l| format!("{l}\n")).collect();
     write_out(a.output.as_deref(), &out)?;
     Ok(0)
-}
-
-/// `sigtap ca [init|show] [--ca-dir DIR]`: the CA's path first, then (show) how to trust it.
-fn ca(a: crate::cli::CaArgs, clock: &dyn Clock) -> Result<i32, CommandError> {
-    // a CA folder or file that is wrong is the user's to fix (the rule on CommandError)
-    let ca =
-        crate::tls::open_ca(a.ca_dir.as_deref(), clock.now()).map_err(|e| usage(e.to_string()))?;
-    let path = ca.cert_path().display().to_string();
-    let text = match a.action {
-        Some(crate::cli::CaAction::Init) => format!("{path}\n"),
-        None | Some(crate::cli::CaAction::Show) => ca_guide(&path),
-    };
-    std::io::stdout()
-        .lock()
-        .write_all(text.as_bytes())
-        .map_err(|e| runtime(format!("cannot write to stdout: {e}")))?;
-    Ok(0)
-}
-
-/// How to send traffic through the proxy and trust the CA at `path`, per client. It names the
-/// key's file only by its folder and never reads it.
-fn ca_guide(path: &str) -> String {
-    let p = shell_quote(path);
-    let py = path.replace('\\', "\\\\").replace('\'', "\\'");
-    format!(
-        "{path}
-This is sigtap's local CA certificate. To show HTTPS clients what they send, sigtap answers
-them with certificates it signs with this CA, so a client must trust it. Its private key sits
-beside it (ca-key.pem, readable by you only): whoever has the key can impersonate any site to
-a client that trusts this CA. Trust it only where you debug, and remove it after.
-
-Send the traffic through the proxy:
-  sigtap proxy --forward                 # listens on 127.0.0.1:8080 (--port N to change)
-  export HTTPS_PROXY=http://127.0.0.1:8080 HTTP_PROXY=http://127.0.0.1:8080
-
-Trust the CA, per client:
-  boto3, botocore, the aws cli:
-    export AWS_CA_BUNDLE={p}
-  the aws cli, for one command:
-    aws s3 ls --ca-bundle {p}
-  python requests:
-    export REQUESTS_CA_BUNDLE={p}
-  AWS SDK for JavaScript (node):
-    export NODE_EXTRA_CA_CERTS={p}
-  rclone:
-    rclone --ca-cert {p} ...
-  cos-python-sdk-v5:
-    CosConfig(..., VerifySSL='{py}')
-  coscmd (cos-python-sdk-v5 underneath, which verifies through requests):
-    export REQUESTS_CA_BUNDLE={p}
-  curl:
-    curl --cacert {p} --proxy http://127.0.0.1:8080 https://...
-  the system store (Debian, Ubuntu), for every client that reads it:
-    sudo cp {p} /usr/local/share/ca-certificates/sigtap.crt && sudo update-ca-certificates
-    to remove it: sudo rm /usr/local/share/ca-certificates/sigtap.crt && sudo update-ca-certificates --fresh
-
-AWS_CA_BUNDLE, REQUESTS_CA_BUNDLE, --ca-bundle, --ca-cert and --cacert replace the usual
-roots: hosts not reached through sigtap then fail verification. NODE_EXTRA_CA_CERTS adds to
-them (it is read once, when node starts).
-"
-    )
-}
-
-/// `path` as one shell word (quoted only when it needs it).
-fn shell_quote(path: &str) -> String {
-    let plain = path
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+,:@%".contains(&b));
-    if plain && !path.is_empty() {
-        path.to_string()
-    } else {
-        format!("'{}'", path.replace('\'', "'\\''"))
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! It also backs `sigtap proxy` when no upstream is given (the embedded default).
 
 pub mod fail;
+mod server;
 pub mod store;
+pub use server::serve;
 
 use crate::clock::{Clock, SystemClock};
 use crate::errordoc::{self as errors, Dialect, ErrorCode, ErrorDoc};
@@ -19,9 +21,7 @@ use fail::{Faults, Kind};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request as HRequest, Response as HResponse};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,56 +126,6 @@ impl Mock {
     fn now(&self) -> i64 {
         self.cfg.clock.now() + self.cfg.clock_offset
     }
-}
-
-/// Serves connections from `listener` until `stop` fires.
-pub async fn serve(
-    mock: Arc<Mock>,
-    listener: tokio::net::TcpListener,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let m = mock.clone();
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    match acceptor {
-                        Some(a) => {
-                            let handshake =
-                                tokio::time::timeout(Duration::from_secs(30), a.accept(stream));
-                            if let Ok(Ok(tls)) = handshake.await {
-                                serve_connection(m, tls).await;
-                            }
-                        }
-                        None => serve_connection(m, stream).await,
-                    }
-                });
-            }
-        }
-    }
-}
-
-/// HTTP/1.1 on one connection (plain or TLS).
-async fn serve_connection<S>(m: Arc<Mock>, io: S)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let svc = service_fn(move |req| {
-        let m = m.clone();
-        async move { handle(m, req).await }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .title_case_headers(true)
-        .serve_connection(TokioIo::new(io), svc)
-        .await;
 }
 
 /// The service's answer to one finding, in the dialect the client speaks.
