@@ -84,7 +84,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sign(a) => sign(a, false, &*clock),
         Command::Presign(a) => sign(a, true, &*clock),
         Command::Explain(a) => explain(a),
-        Command::Proxy(a) => proxy(a),
+        Command::Proxy(a) => proxy(a, clock),
         Command::Mock(a) => mock(a, clock),
         Command::Demo => Ok(crate::demo::run(&*clock)),
         Command::Replay(a) => replay(a, clock),
@@ -375,7 +375,7 @@ fn raise_open_files_limit() {
     }
 }
 
-fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
+fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     raise_open_files_limit();
     use crate::net::client::Upstream;
     use crate::proxy::upstream::{HostPattern, DEFAULT_ALLOWED};
@@ -455,7 +455,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
         .iter()
         .filter_map(|c| c.session_token.as_ref().map(|t| t.expose().to_string()))
         .collect();
-    let tls = tls::proxy_tls(&a, &mode)?;
+    let tls = tls::proxy_tls(&a, &mode, clock.now())?;
     let cfg = ProxyConfig {
         tls,
         listen,
@@ -487,7 +487,7 @@ fn proxy(a: ProxyArgs) -> Result<i32, CommandError> {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         },
-        clock: std::sync::Arc::new(crate::clock::SystemClock),
+        clock,
         vouch: crate::proxy::guard::Vouch {
             listen: None,
             serve_hosts: a

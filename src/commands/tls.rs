@@ -11,9 +11,8 @@ use std::io::Write;
 pub(super) fn proxy_tls(
     a: &crate::cli::ProxyArgs,
     mode: &crate::proxy::Mode,
+    now: i64,
 ) -> Result<crate::proxy::TlsOptions, CommandError> {
-    use crate::clock::Clock;
-    let now = crate::clock::SystemClock.now();
     let forward = matches!(mode, crate::proxy::Mode::Forward(_));
     if a.tls.on && forward {
         return Err(usage(
