@@ -61,6 +61,49 @@ fn interceptor(ca_dir: &Path, extra: &[&str]) -> Sigtap {
     start_sigtap_args(&args)
 }
 
+/// https://s3.us-east-1.amazonaws.com as an unmodified client reaches it through sigtap: s3s-fs
+/// behind TLS (a test CA, passed as `--upstream-ca`) and an intercepting sigtap holding the
+/// test key, the host `--resolve`d to the TLS front. Everything stops when dropped.
+struct S3Intercepted {
+    proxy: Sigtap,
+    /// sigtap's CA certificate, for the client to trust.
+    ca: String,
+    _ca_dir: tempdir::Dir,
+    _upstream: (Proc, tempdir::Dir, Sigtap, UpstreamCert),
+}
+
+impl S3Intercepted {
+    fn start(t: &Tools) -> S3Intercepted {
+        let cert = UpstreamCert::new(&[S3_HOST, "127.0.0.1"]);
+        let (s3s, data, front, tls_port) = s3_over_tls(t, &cert);
+        let ca_dir = tempdir::Dir::new("sigtapca");
+        let resolve = format!("{S3_HOST}:443=127.0.0.1:{tls_port}");
+        let upstream_ca = cert.path("ca.pem");
+        let proxy = interceptor(
+            &ca_dir.0,
+            &[
+                "--allow-host",
+                S3_HOST,
+                "--resolve",
+                &resolve,
+                "--upstream-ca",
+                &upstream_ca,
+                "--access-key",
+                AK,
+                "--secret-key",
+                SK,
+            ],
+        );
+        let ca = sigtap_ca(&ca_dir.0);
+        S3Intercepted {
+            proxy,
+            ca,
+            _ca_dir: ca_dir,
+            _upstream: (s3s, data, front, cert),
+        }
+    }
+}
+
 /// The environment of an unmodified client that uses sigtap as its HTTPS proxy and trusts
 /// sigtap's CA (and nothing else set by the machine).
 fn client_env(proxy: &Sigtap, ca_pem: &str) -> Vec<(String, String)> {
@@ -100,37 +143,18 @@ fn sigtap_ca(dir: &Path) -> String {
 #[test]
 fn boto3_and_curl_through_connect_interception() {
     let Some(t) = tools() else { return };
-    let cert = UpstreamCert::new(&[S3_HOST, "127.0.0.1"]);
-    let (_s3s, _data, _front, tls_port) = s3_over_tls(&t, &cert);
-    let ca_dir = tempdir::Dir::new("sigtapca");
-    let resolve = format!("{S3_HOST}:443=127.0.0.1:{tls_port}");
-    let upstream_ca = cert.path("ca.pem");
-    let proxy = interceptor(
-        &ca_dir.0,
-        &[
-            "--allow-host",
-            S3_HOST,
-            "--resolve",
-            &resolve,
-            "--upstream-ca",
-            &upstream_ca,
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-        ],
-    );
-    let ca = sigtap_ca(&ca_dir.0);
-    let env = client_env(&proxy, &ca);
+    let s3 = S3Intercepted::start(&t);
+    let (proxy, ca) = (&s3.proxy, s3.ca.as_str());
+    let env = client_env(proxy, ca);
     let endpoint = format!("https://{S3_HOST}");
 
     let (ok, out) = boto3_env(&t, "roundtrip", &endpoint, "tunnelled", &borrow(&env));
     assert!(
         ok,
         "boto3 over HTTPS_PROXY failed:\n{out}\n{:#?}",
-        records(&proxy)
+        records(proxy)
     );
-    let recs = records(&proxy);
+    let recs = records(proxy);
     assert!(recs.len() >= 20, "only {} records: {recs:#?}", recs.len());
     for r in &recs {
         assert_eq!(r["transport"], "https", "{r}");
@@ -150,7 +174,7 @@ fn boto3_and_curl_through_connect_interception() {
     // the client's clock is 20 minutes behind: sigtap re-signs with its own
     let (ok, out) = boto3_env(&t, "skew", &endpoint, "tunnelled", &borrow(&env));
     assert!(ok, "the skewed client failed:\n{out}");
-    let recs = records(&proxy);
+    let recs = records(proxy);
     let skewed: Vec<_> = recs[before..].iter().collect();
     assert!(!skewed.is_empty());
     for r in &skewed {
@@ -191,7 +215,7 @@ fn boto3_and_curl_through_connect_interception() {
             "--proxy",
             &format!("http://{}", proxy.addr),
             "--cacert",
-            &ca,
+            ca,
             "--noproxy",
             "",
             "-w",
@@ -209,7 +233,7 @@ fn boto3_and_curl_through_connect_interception() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.starts_with("clock skew survived"), "{text}");
-    let recs = records(&proxy);
+    let recs = records(proxy);
     let r = &recs[before];
     assert_eq!(r["transport"], "https", "{r}");
     assert_eq!(r["client"]["carrier"], "query", "{r}");
@@ -534,28 +558,9 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
         Ok(o) if o.status.success() => PathBuf::from("rclone"),
         _ => panic!("rclone is missing: apt-get install -y rclone (scripts/tools.sh does it)"),
     };
-    let cert = UpstreamCert::new(&[S3_HOST, "127.0.0.1"]);
-    let (_s3s, _data, _front, tls_port) = s3_over_tls(&t, &cert);
-    let ca_dir = tempdir::Dir::new("sigtapca");
-    let resolve = format!("{S3_HOST}:443=127.0.0.1:{tls_port}");
-    let upstream_ca = cert.path("ca.pem");
-    let proxy = interceptor(
-        &ca_dir.0,
-        &[
-            "--allow-host",
-            S3_HOST,
-            "--resolve",
-            &resolve,
-            "--upstream-ca",
-            &upstream_ca,
-            "--access-key",
-            AK,
-            "--secret-key",
-            SK,
-        ],
-    );
-    let ca = sigtap_ca(&ca_dir.0);
-    let env = client_env(&proxy, &ca);
+    let s3 = S3Intercepted::start(&t);
+    let (proxy, ca) = (&s3.proxy, s3.ca.as_str());
+    let env = client_env(proxy, ca);
     let work = tempdir::Dir::new("clients");
     let payload = work.0.join("payload.bin");
     let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -588,7 +593,7 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
     assert!(ok, "aws s3 cp: {out}");
     let (ok, out) = aws(&["s3", "ls", "s3://cli-tls/"]);
     assert!(ok && out.contains("aws.bin"), "aws s3 ls: {out}");
-    let before = records(&proxy).len();
+    let before = records(proxy).len();
 
     let conf = work.0.join("rclone.conf");
     std::fs::write(
@@ -600,13 +605,7 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
     let out = Command::new(&rclone)
         .arg("--config")
         .arg(&conf)
-        .args([
-            "--ca-cert",
-            &ca,
-            "copy",
-            "s:cli-tls",
-            back.to_str().unwrap(),
-        ])
+        .args(["--ca-cert", ca, "copy", "s:cli-tls", back.to_str().unwrap()])
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env_remove("AWS_CA_BUNDLE")
         .output()
@@ -617,7 +616,7 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
         std::fs::read(back.join("aws.bin")).unwrap() == data,
         "rclone: bytes differ"
     );
-    let after_rclone = records(&proxy).len();
+    let after_rclone = records(proxy).len();
     assert!(after_rclone > before, "rclone's requests were not seen");
 
     let out = Command::new("node")
@@ -625,12 +624,12 @@ fn aws_cli_rclone_and_js_sdk_through_connect_interception() {
         .args([endpoint.as_str(), AK, SK, "cli-tls"])
         .env("NODE_PATH", &t.node_modules)
         .env("SIGTAP_HTTPS_PROXY", format!("http://{}", proxy.addr))
-        .env("NODE_EXTRA_CA_CERTS", &ca)
+        .env("NODE_EXTRA_CA_CERTS", ca)
         .output()
         .expect("run node");
     let (ok, out) = outcome(&out);
     assert!(ok, "the AWS JS SDK through the tunnel: {out}");
-    let recs = records(&proxy);
+    let recs = records(proxy);
     assert!(
         recs[after_rclone..]
             .iter()
