@@ -7,7 +7,6 @@ use crate::diagnose::mismatch;
 use crate::diagnose::time::{self as timediag, TimeFacts};
 use crate::findings::{code, Finding};
 // signatures in messages are cut where the message is made: messages reach the logs
-use crate::redact::shorten;
 use crate::sig::cos;
 use crate::wire::Request;
 
@@ -123,16 +122,7 @@ impl Inspector {
                 format!("q-header-list names {h}, but the request has no {h} header"),
             ));
         }
-        let f = Finding::error(
-            code::SIGNATURE_MISMATCH,
-            format!(
-                "q-signature {} does not match {} computed from the request as received",
-                shorten(&auth.signature),
-                shorten(&check.expected)
-            ),
-        )
-        .with("provided", auth.signature.clone())
-        .with("expected", check.expected.clone());
+        let f = mismatch_finding("q-signature", &auth.signature, &check.expected);
         let others = other_causes(r);
         let ctx = mismatch::Context {
             keys: &self.keys,

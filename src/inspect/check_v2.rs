@@ -6,7 +6,6 @@ use crate::diagnose::mismatch;
 use crate::diagnose::time::{self as timediag, ClientTime, TimeFacts};
 use crate::findings::{code, Finding};
 // signatures in messages are cut where the message is made: messages reach the logs
-use crate::redact::shorten;
 use crate::sig::v2;
 use crate::sig::v4;
 use crate::wire::Request;
@@ -99,16 +98,7 @@ impl Inspector {
         r.stages.string_to_sign = Some(check.string_to_sign.clone());
         r.stages.expected_signature = Some(check.expected.clone());
         if !check.matched {
-            let f = Finding::error(
-                code::SIGNATURE_MISMATCH,
-                format!(
-                    "signature {} does not match {} computed from the request as received",
-                    shorten(&auth.signature),
-                    shorten(&check.expected)
-                ),
-            )
-            .with("provided", auth.signature.clone())
-            .with("expected", check.expected.clone());
+            let f = mismatch_finding("signature", &auth.signature, &check.expected);
             let others = other_causes(r);
             let ctx = mismatch::Context {
                 keys: &self.keys,

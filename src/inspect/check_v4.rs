@@ -242,16 +242,7 @@ impl Inspector {
                             format!("SignedHeaders names {h}, but the request has no {h} header"),
                         ));
                     }
-                    let mut f = Finding::error(
-                        code::SIGNATURE_MISMATCH,
-                        format!(
-                            "Signature {} does not match {} computed from the request as received",
-                            shorten(&auth.signature),
-                            shorten(&check.expected)
-                        ),
-                    )
-                    .with("provided", auth.signature.clone())
-                    .with("expected", check.expected.clone());
+                    let mut f = mismatch_finding("Signature", &auth.signature, &check.expected);
                     let others = other_causes(r);
                     let ctx = mismatch::Context {
                         keys: &self.keys,

@@ -9,6 +9,22 @@ use crate::wire::Request;
 
 /// Pushes a `signature-mismatch` finding with its explanation, and what the explanation found
 /// about a repeated signed parameter.
+/// The signature-mismatch finding, the same in every scheme but for how it names its
+/// signature (`label`): both values cut in the message, whole in the evidence (which outputs
+/// redact by name).
+pub(super) fn mismatch_finding(label: &str, provided: &str, expected: &str) -> Finding {
+    Finding::error(
+        code::SIGNATURE_MISMATCH,
+        format!(
+            "{label} {} does not match {} computed from the request as received",
+            crate::redact::shorten(provided),
+            crate::redact::shorten(expected)
+        ),
+    )
+    .with("provided", provided.to_string())
+    .with("expected", expected.to_string())
+}
+
 pub(super) fn push_explained(r: &mut Report, f: Finding, e: mismatch::Explanation) {
     let added = e.added_param.clone();
     r.push(attach(f, e));
