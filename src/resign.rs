@@ -113,8 +113,9 @@ pub fn resign(
                 list.retain(|h| h != "x-amz-date" || !presign);
             }
             let expires = presign.then(|| window.unwrap_or(900).clamp(900, v4::MAX_EXPIRES));
-            let s = v4::sign(
-                &work,
+            // `work` becomes the signed request
+            let s = v4::sign_in_place(
+                &mut work,
                 &v4::V4SignParams {
                     access_key: &p.cred.access_key,
                     secret: p.cred.secret.expose(),
@@ -157,7 +158,7 @@ pub fn resign(
                 }
                 _ => None,
             };
-            Ok((s.plan.apply(&work), Scheme::Sigv4, reframe))
+            Ok((work, Scheme::Sigv4, reframe))
         }
         Scheme::Cos => {
             let client = if r.scheme == Scheme::Cos && !p.fresh {
@@ -183,7 +184,10 @@ pub fn resign(
                     presign,
                 },
             );
-            Ok((s.plan.apply(&work), Scheme::Cos, None))
+            {
+                s.plan.apply_to(&mut work);
+                Ok((work, Scheme::Cos, None))
+            }
         }
         Scheme::Sigv2 => {
             // sign the resource the way the client did (botocore adds '/' to a bucket-level
@@ -214,7 +218,10 @@ pub fn resign(
                 },
                 reading,
             );
-            Ok((s.plan.apply(&work), Scheme::Sigv2, None))
+            {
+                s.plan.apply_to(&mut work);
+                Ok((work, Scheme::Sigv2, None))
+            }
         }
     }
 }

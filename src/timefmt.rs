@@ -19,6 +19,31 @@ pub fn rfc3339(t: UnixTime) -> String {
 /// SigV4 basic ISO-8601 timestamp: `20250115T083000Z`.
 pub fn amz_date(t: UnixTime) -> String {
     match to_odt(t) {
+        // written digit by digit: this runs for every request signed
+        Some(d) if (0..=9999).contains(&d.year()) => {
+            let y = d.year() as u16;
+            let mut out = String::with_capacity(16);
+            for (i, n) in [
+                (y / 100) as u8,
+                (y % 100) as u8,
+                u8::from(d.month()),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second(),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                if i == 4 {
+                    out.push('T');
+                }
+                out.push(char::from(b'0' + n / 10));
+                out.push(char::from(b'0' + n % 10));
+            }
+            out.push('Z');
+            out
+        }
         Some(d) => format!(
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
             d.year(),
@@ -146,6 +171,26 @@ mod tests {
         assert_eq!(t, 1_440_938_160);
         assert_eq!(amz_date(t), "20150830T123600Z");
         assert_eq!(rfc3339(t), "2015-08-30T12:36:00Z");
+    }
+
+    #[test]
+    fn amz_date_digits_match_the_formatter() {
+        // the hand-written digits against `format!`, across years, months and day boundaries
+        let mut t: UnixTime = -62_000_000_000;
+        while t < 253_402_300_799 {
+            let d = to_odt(t).unwrap();
+            let want = format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                d.year(),
+                u8::from(d.month()),
+                d.day(),
+                d.hour(),
+                d.minute(),
+                d.second()
+            );
+            assert_eq!(amz_date(t), want, "{t}");
+            t += 86_399 * 37 + 3_607;
+        }
     }
 
     #[test]

@@ -354,13 +354,12 @@ pub(super) fn plan(
         }
         Decision::Resign { reason, identity } => {
             let cred = if identity {
-                st.cfg.identity.clone()
+                st.cfg.identity.as_ref()
             } else {
                 report
                     .access_key
                     .as_deref()
                     .and_then(|ak| st.cfg.keys.get(ak))
-                    .cloned()
             };
             match cred {
                 None => {
@@ -371,7 +370,7 @@ pub(super) fn plan(
                 }
                 Some(cred) => {
                     let p = decide::ResignParams {
-                        cred: &cred,
+                        cred,
                         upstream_host: &up_host,
                         now,
                         region: st.cfg.region.as_deref(),

@@ -583,9 +583,6 @@ pub struct CosSigned {
 /// Signs a request with COS rules; the request itself is not changed (apply the plan).
 pub fn sign(req: &Request, p: &CosSignParams<'_>) -> CosSigned {
     let mut plan = SigningPlan::default();
-    let mut work = req.clone();
-    work.remove_header("authorization");
-    plan.remove_headers.push("Authorization".into());
     let stale: Vec<String> = Q_FIELDS
         .iter()
         .map(|s| s.to_string())
@@ -597,7 +594,9 @@ pub fn sign(req: &Request, p: &CosSignParams<'_>) -> CosSigned {
         remove_params: stale,
         ..SigningPlan::default()
     };
-    work = cleaned.apply(&work);
+    let mut work = cleaned.apply(req);
+    work.remove_header("authorization");
+    plan.remove_headers.push("Authorization".into());
     if p.presign {
         if let Some(tok) = p.session_token {
             let piece = format!("{TOKEN_HEADER}={}", cos_encode(tok.as_bytes()));

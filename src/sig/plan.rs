@@ -19,6 +19,12 @@ impl SigningPlan {
     /// Applies the plan to a copy of the request.
     pub fn apply(&self, req: &Request) -> Request {
         let mut out = req.clone();
+        self.apply_to(&mut out);
+        out
+    }
+
+    /// Applies the plan to the request itself.
+    pub fn apply_to(&self, out: &mut Request) {
         for name in &self.remove_headers {
             out.remove_header(name);
         }
@@ -41,6 +47,5 @@ impl SigningPlan {
             }
             out.query = (!query.is_empty()).then_some(query);
         }
-        out
     }
 }

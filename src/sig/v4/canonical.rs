@@ -3,9 +3,10 @@
 
 use super::{PathForm, Rules, ALGORITHM};
 use crate::sig::crypto::{hmac_sha256, sha256};
-use crate::sig::encode::{decoded_text, hex, percent_decode, reencoded, split_query, uri_encode};
+use crate::sig::encode::{
+    decoded_text, hex, percent_decode, push_hex, reencoded, split_query, uri_encode,
+};
 use crate::wire::Request;
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -92,33 +93,55 @@ pub fn canonical_query(raw_query: Option<&str>, presigned: bool, form: QueryForm
 /// Trims a header value and collapses internal whitespace runs to one space.
 pub fn trim_all(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
+    push_trimmed(&mut out, v);
+    out
+}
+
+/// Appends `v` trimmed, with internal whitespace runs collapsed to one space.
+fn push_trimmed(out: &mut String, v: &str) {
     for (i, w) in v.split_whitespace().enumerate() {
         if i > 0 {
             out.push(' ');
         }
         out.push_str(w);
     }
-    out
 }
 
 /// The CanonicalHeaders block (each line ends in `\n`) and the listed headers that are absent.
 pub fn canonical_headers(req: &Request, signed: &[String]) -> (String, Vec<String>) {
     let mut out = String::new();
+    let missing = push_canonical_headers(&mut out, req, signed);
+    (out, missing)
+}
+
+/// Appends the CanonicalHeaders block to `out` (values trimmed straight into it, several values
+/// of one name joined by commas) and returns the listed headers that are absent.
+fn push_canonical_headers(out: &mut String, req: &Request, signed: &[String]) -> Vec<String> {
     let mut missing = Vec::new();
     for name in signed {
-        let mut values: Vec<String> = req.header_values(name).map(trim_all).collect();
-        if values.is_empty() {
+        out.push_str(name);
+        out.push(':');
+        let mut any = false;
+        for v in req.header_values(name) {
+            if any {
+                out.push(',');
+            }
+            push_trimmed(out, v);
+            any = true;
+        }
+        if !any {
             match (name.as_str(), req.authority.as_deref()) {
-                ("host", Some(a)) => values.push(a.to_ascii_lowercase()),
+                ("host", Some(a)) => {
+                    let at = out.len();
+                    out.push_str(a);
+                    out[at..].make_ascii_lowercase();
+                }
                 _ => missing.push(name.clone()),
             }
         }
-        out.push_str(name);
-        out.push(':');
-        out.push_str(&values.join(","));
         out.push('\n');
     }
-    (out, missing)
+    missing
 }
 
 /// Canonical request text plus what was missing while building it.
@@ -137,16 +160,27 @@ pub fn canonical_request(
     path: PathForm,
     query: QueryForm,
 ) -> CanonicalRequest {
-    let (headers, missing) = canonical_headers(req, signed);
-    let text = format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        canonical_uri(&req.path, path),
-        canonical_query(req.query.as_deref(), presigned, query),
-        headers,
-        signed.join(";"),
-        payload_hash
+    let query = canonical_query(req.query.as_deref(), presigned, query);
+    let uri = canonical_uri(&req.path, path);
+    let mut text = String::with_capacity(
+        req.method.len() + uri.len() + query.len() + payload_hash.len() + 64 * signed.len() + 8,
     );
+    text.push_str(&req.method);
+    text.push('\n');
+    text.push_str(&uri);
+    text.push('\n');
+    text.push_str(&query);
+    text.push('\n');
+    let missing = push_canonical_headers(&mut text, req, signed);
+    text.push('\n');
+    for (i, name) in signed.iter().enumerate() {
+        if i > 0 {
+            text.push(';');
+        }
+        text.push_str(name);
+    }
+    text.push('\n');
+    text.push_str(payload_hash);
     CanonicalRequest {
         text,
         missing_headers: missing,
@@ -155,10 +189,15 @@ pub fn canonical_request(
 
 /// The string to sign (four lines, no trailing newline).
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex(&sha256(canonical_request.as_bytes()))
-    )
+    let mut out = String::with_capacity(ALGORITHM.len() + amz_date.len() + scope.len() + 67);
+    out.push_str(ALGORITHM);
+    out.push('\n');
+    out.push_str(amz_date);
+    out.push('\n');
+    out.push_str(scope);
+    out.push('\n');
+    push_hex(&mut out, &sha256(canonical_request.as_bytes()));
+    out
 }
 
 /// kSigning derived from the secret and the scope.
@@ -177,11 +216,24 @@ pub fn signature(key: &[u8; 32], string_to_sign: &str) -> String {
     hex(&hmac_sha256(key, string_to_sign.as_bytes()))
 }
 
-/// Signing keys by (secret fingerprint, date, region, service): one derivation per day.
-/// The secret itself is never a map key; its SHA-256 is, and only in memory.
+/// Signing keys by (secret, date, region, service): one derivation per day and scope, shared by
+/// every connection. Looked up by a keyed (per-process random) hash of the four parts, then
+/// compared in full; the entries live only in memory and `Debug` shows none of them.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    map: Mutex<HashMap<[u8; 32], [u8; 32]>>,
+    map: Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    hasher: std::collections::hash_map::RandomState,
+    by_hash: HashMap<u64, Vec<CachedKey>>,
+    len: usize,
+}
+
+struct CachedKey {
+    parts: [Box<str>; 4],
+    key: [u8; 32],
 }
 
 impl std::fmt::Debug for SigningKeyCache {
@@ -198,26 +250,33 @@ impl SigningKeyCache {
     }
 
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-        // One digest over length-prefixed parts identifies (secret, date, region, service).
-        let mut h = Sha256::new();
-        for part in [secret, date, region, service] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part.as_bytes());
-        }
-        let id: [u8; 32] = h.finalize().into();
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let parts = [secret, date, region, service];
         let mut map = match self.map.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(k) = map.get(&id) {
-            return *k;
+        let mut h = map.hasher.build_hasher();
+        parts.hash(&mut h);
+        let id = h.finish();
+        if let Some(k) = map.by_hash.get(&id).and_then(|bucket| {
+            bucket
+                .iter()
+                .find(|e| e.parts.iter().zip(parts).all(|(a, b)| **a == *b))
+        }) {
+            return k.key;
         }
-        let k = signing_key(secret, date, region, service);
-        if map.len() >= Self::LIMIT {
-            map.clear();
+        let key = signing_key(secret, date, region, service);
+        if map.len >= Self::LIMIT {
+            map.by_hash.clear();
+            map.len = 0;
         }
-        map.insert(id, k);
-        k
+        map.by_hash.entry(id).or_default().push(CachedKey {
+            parts: parts.map(Box::from),
+            key,
+        });
+        map.len += 1;
+        key
     }
 }
 

@@ -87,6 +87,17 @@ pub const QUERY_PARAMS: [&str; 7] = [
 
 /// Signs a request with SigV4 (header or presigned); the request is not changed.
 pub fn sign(req: &Request, p: &V4SignParams<'_>, cache: &SigningKeyCache) -> V4Signed {
+    let mut work = req.clone();
+    sign_in_place(&mut work, p, cache)
+}
+
+/// Signs `work` itself: on return it is the signed request, the same as the returned plan
+/// applied to the request as it was (the re-signer uses this to avoid copying the request).
+pub fn sign_in_place(
+    work: &mut Request,
+    p: &V4SignParams<'_>,
+    cache: &SigningKeyCache,
+) -> V4Signed {
     let date = amz_date(p.now);
     let scope = Scope {
         date: date[..8].to_string(),
@@ -99,7 +110,7 @@ pub fn sign(req: &Request, p: &V4SignParams<'_>, cache: &SigningKeyCache) -> V4S
         remove_params: QUERY_PARAMS.iter().map(|s| s.to_string()).collect(),
         ..SigningPlan::default()
     };
-    let mut work = plan.apply(req);
+    plan.apply_to(work);
 
     let payload;
     if let Some(expires) = p.presign_expires {
@@ -145,7 +156,7 @@ pub fn sign(req: &Request, p: &V4SignParams<'_>, cache: &SigningKeyCache) -> V4S
             Rules::Generic { .. } => hex(&sha256(&work.body)),
         };
         let creq = canonical_request(
-            &work,
+            work,
             &signed,
             &payload,
             true,
@@ -155,7 +166,12 @@ pub fn sign(req: &Request, p: &V4SignParams<'_>, cache: &SigningKeyCache) -> V4S
         let sts = string_to_sign(&date, &scope.text(), &creq.text);
         let key = cache.get(p.secret, &scope.date, p.region, p.service);
         let sig = signature(&key, &sts);
-        plan.append_query.push(format!("X-Amz-Signature={sig}"));
+        let last = format!("X-Amz-Signature={sig}");
+        if let Some(q) = work.query.as_mut() {
+            q.push('&');
+            q.push_str(&last);
+        }
+        plan.append_query.push(last);
         return V4Signed {
             plan,
             canonical_request: creq.text,
@@ -207,7 +223,7 @@ pub fn sign(req: &Request, p: &V4SignParams<'_>, cache: &SigningKeyCache) -> V4S
     signed.sort();
     signed.dedup();
     let creq = canonical_request(
-        &work,
+        work,
         &signed,
         &payload,
         false,
@@ -217,15 +233,15 @@ pub fn sign(req: &Request, p: &V4SignParams<'_>, cache: &SigningKeyCache) -> V4S
     let sts = string_to_sign(&date, &scope.text(), &creq.text);
     let key = cache.get(p.secret, &scope.date, p.region, p.service);
     let sig = signature(&key, &sts);
-    plan.set_headers.push((
-        "Authorization".into(),
-        format!(
-            "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={sig}",
-            p.access_key,
-            scope.text(),
-            signed.join(";")
-        ),
-    ));
+    let authorization = format!(
+        "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={sig}",
+        p.access_key,
+        scope.text(),
+        signed.join(";")
+    );
+    work.set_header("Authorization", authorization.as_str());
+    plan.set_headers
+        .push(("Authorization".into(), authorization));
     V4Signed {
         plan,
         canonical_request: creq.text,
