@@ -250,15 +250,13 @@ impl SigningKeyCache {
     }
 
     pub fn get(&self, secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-        use std::hash::{BuildHasher, Hash, Hasher};
+        use std::hash::BuildHasher;
         let parts = [secret, date, region, service];
         let mut map = match self.map.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        let mut h = map.hasher.build_hasher();
-        parts.hash(&mut h);
-        let id = h.finish();
+        let id = map.hasher.hash_one(parts);
         if let Some(k) = map.by_hash.get(&id).and_then(|bucket| {
             bucket
                 .iter()

@@ -203,7 +203,7 @@ pub fn sign_in_place(
     }
     let mut signed: Vec<String> = match &p.signed_headers {
         Some(list) => list.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
-        None => default_signed_headers(&work),
+        None => default_signed_headers(work),
     };
     // what the signer itself adds is always covered
     for must in ["host", "x-amz-date"] {
