@@ -329,6 +329,37 @@ mod tests {
     }
 
     #[test]
+    fn signing_key_cache_answers_per_secret_and_scope() {
+        let cache = SigningKeyCache::new();
+        let k = |s: &str, d: &str, r: &str, v: &str| cache.get(s, d, r, v);
+        // a hit is the derivation itself, and every part of the tuple tells keys apart, even
+        // where the parts joined would read the same
+        for _ in 0..2 {
+            assert_eq!(
+                k("sec", "20150830", "us-east-1", "s3"),
+                signing_key("sec", "20150830", "us-east-1", "s3")
+            );
+            assert_eq!(
+                k("se", "c20150830", "us-east-1", "s3"),
+                signing_key("se", "c20150830", "us-east-1", "s3")
+            );
+            assert_eq!(
+                k("sec", "20150831", "us-east-1", "s3"),
+                signing_key("sec", "20150831", "us-east-1", "s3")
+            );
+            assert_eq!(
+                k("sec", "20150830", "us-east-1s", "3"),
+                signing_key("sec", "20150830", "us-east-1s", "3")
+            );
+        }
+        assert_ne!(
+            k("sec", "20150830", "us-east-1", "s3"),
+            k("se", "c20150830", "us-east-1", "s3")
+        );
+        assert_eq!(format!("{cache:?}"), "SigningKeyCache");
+    }
+
+    #[test]
     fn header_values_are_trimmed_and_collapsed() {
         let r =
             Request::parse(b"GET / HTTP/1.1\r\nHost: h\r\nX-A:  a   b \r\nx-a: c\r\n\r\n").unwrap();
