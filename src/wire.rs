@@ -179,7 +179,14 @@ impl Request {
             query: target.query.map(str::to_string),
             headers: headers
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v).trim().to_string()))
+                .map(|(k, v)| {
+                    // almost every value is ASCII: checked in one pass, copied once
+                    let v = match std::str::from_utf8(v) {
+                        Ok(text) => text.trim().to_string(),
+                        Err(_) => String::from_utf8_lossy(v).trim().to_string(),
+                    };
+                    (k.to_string(), v)
+                })
                 .collect(),
             body: Vec::new(),
             http_chunked: false,

@@ -57,9 +57,16 @@ pub fn payload_mismatch(body: &[u8], header: &str) -> Option<String> {
     if header.len() != 64 || !header.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
+    if body.is_empty() && header.eq_ignore_ascii_case(crate::sig::crypto::EMPTY_SHA256) {
+        // a bodyless request naming the empty hash: nothing to hash
+        return None;
+    }
     let got = crate::sig::encode::hex(&Sha256::digest(body));
+    if got.eq_ignore_ascii_case(header) {
+        return None;
+    }
     let want = header.to_ascii_lowercase();
-    (got != want).then(|| mismatch_message(&got, &want))
+    Some(mismatch_message(&got, &want))
 }
 
 /// Passes frames through, counting bytes and (optionally) hashing them; at the end, a hash
@@ -646,6 +653,21 @@ where
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+
+    #[test]
+    fn payload_mismatch_names_only_a_real_difference() {
+        let empty = crate::sig::crypto::EMPTY_SHA256;
+        assert_eq!(payload_mismatch(b"", empty), None);
+        assert_eq!(payload_mismatch(b"", &empty.to_ascii_uppercase()), None);
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(payload_mismatch(b"abc", abc), None);
+        assert_eq!(payload_mismatch(b"abc", &abc.to_ascii_uppercase()), None);
+        assert!(payload_mismatch(b"", abc).is_some());
+        assert!(payload_mismatch(b"abd", abc).is_some());
+        assert!(payload_mismatch(b"abc", empty).is_some());
+        // not a hex hash: nothing to compare
+        assert_eq!(payload_mismatch(b"abc", "UNSIGNED-PAYLOAD"), None);
+    }
 
     /// A body that hands out the given frames, one per poll.
     struct Frames(VecDeque<Frame<Bytes>>);
