@@ -166,6 +166,35 @@ pub fn key_store(k: &KeyArgs) -> Result<KeyStore, CommandError> {
     Ok(store)
 }
 
+/// The key files `key_store` reads for these flags (what a running proxy watches).
+fn key_files(k: &KeyArgs) -> Vec<std::path::PathBuf> {
+    match (&k.credentials, &k.secret_key) {
+        (Some(path), _) => vec![path.clone()],
+        (None, Some(_)) => Vec::new(),
+        (None, None) => credentials::ambient_files(&ProcessEnv),
+    }
+}
+
+/// The upstream identity: the key `--upstream-access-key` names, else the store's only key.
+/// `--resign always` cannot do without one.
+fn upstream_identity(
+    keys: &KeyStore,
+    named: Option<&str>,
+    always: bool,
+) -> Result<Option<Credential>, String> {
+    let identity = match named {
+        Some(ak) => Some(keys.get(ak).cloned().ok_or_else(|| {
+            format!("--upstream-access-key {ak}: no secret for it in the key store")
+        })?),
+        None if keys.len() == 1 => keys.all().first().cloned(),
+        None => None,
+    };
+    if always && identity.is_none() {
+        return Err("--resign always needs an upstream identity: --upstream-access-key ID (with its secret in the key store), or exactly one key".into());
+    }
+    Ok(identity)
+}
+
 fn inspect(a: InspectArgs, clock: &dyn Clock) -> Result<i32, CommandError> {
     let now = parse_time_flag("--now", a.now.as_deref(), clock)?;
     let keys = key_store(&a.keys)?;
@@ -416,20 +445,22 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     if matches!(mode, crate::proxy::Mode::EmbeddedMock) && keys.is_empty() {
         keys.add(credentials::demo_key());
     }
-    let identity = match &a.upstream_access_key {
-        Some(ak) => Some(keys.get(ak).cloned().ok_or_else(|| {
-            usage(format!(
-                "--upstream-access-key {ak}: no secret for it in the key store"
-            ))
-        })?),
-        None if keys.len() == 1 => keys.all().first().cloned(),
-        None => None,
-    };
-    if a.resign == ResignArg::Always && identity.is_none() {
-        return Err(usage(
-            "--resign always needs an upstream identity: --upstream-access-key ID (with its secret in the key store), or exactly one key",
-        ));
-    }
+    let named = a.upstream_access_key.clone();
+    let always = a.resign == ResignArg::Always;
+    let identity = upstream_identity(&keys, named.as_deref(), always).map_err(usage)?;
+    // keys that come from files are loaded again on SIGHUP and when a file changes
+    let key_files = key_files(&a.keys);
+    let key_source = (!key_files.is_empty()).then(|| {
+        let args = a.keys.clone();
+        crate::proxy::keyring::KeySource {
+            files: key_files,
+            load: Box::new(move || {
+                let store = key_store(&args).map_err(|e| e.to_string())?;
+                let identity = upstream_identity(&store, named.as_deref(), always)?;
+                Ok((store, identity))
+            }),
+        }
+    });
     let out: Box<dyn Write + Send> = match &a.log_file {
         Some(p) => Box::new(
             std::fs::OpenOptions::new()
@@ -475,6 +506,7 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
         region: a.region.clone(),
         keys,
         identity,
+        key_source,
         upstream_timeout: std::time::Duration::from_secs(a.upstream_timeout.max(1)),
         upstream_ca: a.upstream_ca.clone(),
         upstream_idle: std::time::Duration::from_secs(a.upstream_idle.max(1)),

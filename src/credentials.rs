@@ -279,6 +279,20 @@ fn read_optional_ini(path: &Path) -> Result<IniSections, CredentialError> {
     }
 }
 
+/// The shared credentials and config files `load_ambient` reads (present or not).
+pub fn ambient_files(env: &dyn Env) -> Vec<PathBuf> {
+    let home = home_dir(env);
+    let creds = env
+        .var("AWS_SHARED_CREDENTIALS_FILE")
+        .map(|p| expand_home(&p, env))
+        .or_else(|| home.as_ref().map(|h| h.join(".aws").join("credentials")));
+    let config = env
+        .var("AWS_CONFIG_FILE")
+        .map(|p| expand_home(&p, env))
+        .or_else(|| home.as_ref().map(|h| h.join(".aws").join("config")));
+    creds.into_iter().chain(config).collect()
+}
+
 /// Keys from where users keep them, in botocore's order of precedence for the AWS pair:
 /// environment variables, then the shared credentials file, then the config file
 /// (profile from `profile` or `AWS_PROFILE`, default `default`). COS/Tencent variables

@@ -152,6 +152,7 @@ async fn start_proxy(
         .local_addr()
         .map_err(|e| format!("cannot listen: {e}"))?;
     let cfg = ProxyConfig {
+        key_source: None,
         listen: bound,
         mode: Mode::EmbeddedMock,
         resign: decide::ResignMode::Auto,

@@ -53,6 +53,8 @@ pub struct Record {
     pub findings: Vec<Finding>,
     pub action: Action,
     pub resigned_as: Option<String>,
+    /// The access key id a re-signed request was signed with (never the secret).
+    pub resigned_with: Option<String>,
     pub note: Option<String>,
     pub upstream_status: Option<u16>,
     pub upstream_error_code: Option<String>,
@@ -98,6 +100,7 @@ impl Record {
             },
             "action": self.action,
             "resigned_as": self.resigned_as,
+            "resigned_with": self.resigned_with,
             "note": self.note.as_deref().map(|n| self.clean(n, NONE)),
             "status": self.status,
             "upstream": {
@@ -194,6 +197,9 @@ impl Record {
         out.push(b',');
         key(out, "resigned_as");
         opt_text(out, self.resigned_as.as_deref());
+        out.push(b',');
+        key(out, "resigned_with");
+        opt_text(out, self.resigned_with.as_deref());
         let _ = write!(out, ",\"status\":{},", self.status);
         key(out, "target");
         text(out, &self.clean(&self.target, NONE));

@@ -10,6 +10,7 @@ mod framing;
 pub mod guard;
 pub mod head;
 pub mod hop;
+pub mod keyring;
 mod lean;
 pub mod log;
 mod pipeline;
@@ -88,6 +89,9 @@ pub struct ProxyConfig {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// TLS: the listener's certificate (`--tls`) and the local CA for interception.
     pub tls: TlsOptions,
+    /// Where `keys` and `identity` came from, when they can be loaded again (SIGHUP, a key
+    /// file changing).
+    pub key_source: Option<keyring::KeySource>,
 }
 
 /// TLS settings as validated from the command line.
@@ -102,7 +106,8 @@ pub struct TlsOptions {
 struct State {
     cfg: ProxyConfig,
     tls: tunnel::TlsSetup,
-    inspector: Inspector,
+    /// The keys requests are judged and signed with; replaced while the proxy runs.
+    keys: keyring::Keyring,
     /// One upstream client (connection pool) per worker thread, so that a request never waits
     /// on another thread's connection.
     clients: Vec<HttpsClient>,
@@ -171,6 +176,7 @@ pub fn run(cfg: ProxyConfig) -> i32 {
         Ok(p) => p,
         Err(code) => return code,
     };
+    watch_keys(&state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut workers = Vec::new();
     let mut hands = Vec::new();
@@ -209,9 +215,11 @@ pub fn run(cfg: ProxyConfig) -> i32 {
         let mut next = 0usize;
         let signal = shutdown_signal();
         tokio::pin!(signal);
+        let mut hangup = hangups();
         loop {
             tokio::select! {
                 _ = &mut signal => break,
+                Some(()) = hangup.recv() => report_reload(&state, state.keys.reload(), "SIGHUP"),
                 accepted = listener.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
                     Ok(s) => {
                         let _ = hands[next % hands.len()].send(s);
@@ -249,6 +257,7 @@ pub async fn serve_on(
         Ok(p) => p,
         Err(code) => return code,
     };
+    watch_keys(&state);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let serving = accept_loop(state.clone(), Source::Listener(listener), stop_rx);
     tokio::pin!(serving);
@@ -390,7 +399,12 @@ async fn prepare(
     };
     let state = Arc::new(State {
         tls,
-        inspector: Inspector::new(cfg.keys.clone()),
+        keys: match cfg.key_source.take() {
+            Some(source) => {
+                keyring::Keyring::reloadable(cfg.keys.clone(), cfg.identity.clone(), source)
+            }
+            None => keyring::Keyring::fixed(cfg.keys.clone(), cfg.identity.clone()),
+        },
         cfg,
         clients,
         clocks: Clocks::default(),
@@ -489,6 +503,64 @@ async fn accept_loop(
     {
         eprintln!("sigtap: some connections did not finish within 6 s");
     }
+}
+
+/// SIGHUP, one message per signal (the keys are loaded again). A proxy that cannot listen for
+/// it still runs.
+fn hangups() -> tokio::sync::mpsc::Receiver<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send(()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Err(e) => eprintln!("sigtap: cannot listen for SIGHUP ({e}); key files are still watched"),
+    }
+    rx
+}
+
+/// Reloads the keys within `keyring::WATCH_EVERY` of a key file changing (replaced, rewritten,
+/// removed or created), on a thread of its own, for as long as the proxy runs.
+fn watch_keys(state: &Arc<State>) {
+    if !state.keys.is_reloadable() {
+        return;
+    }
+    let weak = Arc::downgrade(state);
+    let spawned = std::thread::Builder::new()
+        .name("sigtap-keys".into())
+        .spawn(move || loop {
+            std::thread::sleep(keyring::WATCH_EVERY);
+            let Some(st) = weak.upgrade() else { break };
+            if let Some(r) = st.keys.reload_if_changed() {
+                report_reload(&st, Some(r), "file changed");
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("sigtap: cannot watch the key files ({e}); SIGHUP still reloads them");
+    }
+}
+
+/// Logs what a reload did; a failed one also goes to stderr.
+fn report_reload(st: &State, r: Option<keyring::Reloaded>, why: &str) {
+    let Some(r) = r else {
+        let line = "credentials: SIGHUP: nothing to reload (the keys came from flags, not files)";
+        eprintln!("sigtap: {line}");
+        return;
+    };
+    let files = st.keys.files();
+    if matches!(r, keyring::Reloaded::Kept { .. }) {
+        eprintln!("sigtap: {}", keyring::reload_line(&r, why, files, false));
+    }
+    st.cfg
+        .sink
+        .write_line(&keyring::reload_line(&r, why, files, st.cfg.json_log));
+    st.cfg.sink.flush();
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -251,7 +251,9 @@ pub(super) fn plan(
     let offset = st.clocks.offset(&up_host);
     let now = local_now + offset;
     // phase: inspect
-    let report = st.inspector.inspect_head(&wire, now);
+    // the keys of this moment, kept to the end of this request whatever a reload does
+    let keys = st.keys.current();
+    let report = keys.inspector.inspect_head(&wire, now);
     let upload = upload_id(&wire);
     let mut findings = report.findings.clone();
     if let Some(ak) = &report.access_key {
@@ -309,7 +311,7 @@ pub(super) fn plan(
         st.cfg.resign,
         st.cfg.sign_as,
         host_changed,
-        st.cfg.identity.is_some(),
+        keys.identity.is_some(),
     );
     // signing with the identity adds credentials the client did not have: only for a client
     // sigtap can vouch for
@@ -354,12 +356,12 @@ pub(super) fn plan(
         }
         Decision::Resign { reason, identity } => {
             let cred = if identity {
-                st.cfg.identity.as_ref()
+                keys.identity.as_ref()
             } else {
                 report
                     .access_key
                     .as_deref()
-                    .and_then(|ak| st.cfg.keys.get(ak))
+                    .and_then(|ak| keys.inspector.keys.get(ak))
             };
             match cred {
                 None => {
@@ -377,7 +379,7 @@ pub(super) fn plan(
                         sign_as: st.cfg.sign_as,
                         fresh: identity,
                     };
-                    match decide::resign(&wire, &report, &p, &st.inspector.cache) {
+                    match decide::resign(&wire, &report, &p, &keys.inspector.cache) {
                         Ok((r, scheme, rf)) => {
                             let mut note = format!("re-signed: {reason}");
                             if rf.is_some() {
@@ -392,6 +394,7 @@ pub(super) fn plan(
                                 ));
                             }
                             rec.note = Some(note);
+                            rec.resigned_with = Some(cred.access_key.clone());
                             (r, Action::Resigned, Some(scheme.as_str().to_string()))
                         }
                         Err(why) => {
