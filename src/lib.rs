@@ -32,6 +32,7 @@ pub mod mock;
 pub mod net;
 pub mod outcome;
 pub mod policy;
+pub mod provider;
 pub mod proxy;
 pub mod record;
 pub mod redact;

@@ -112,6 +112,16 @@ const fn e(status: u16, code: ErrorCode, message: &'static str) -> ServiceError 
 // "no signature at all on a private resource / signed but not permitted | 403 | AccessDenied"
 pub const ACCESS_DENIED: Answer = Answer::both(e(403, ErrorCode::AccessDenied, "Access Denied."));
 
+/// sigtap's own answer when it has no usable upstream identity to sign with (a temporary key
+/// that expired and could not be refreshed): the service is unavailable through this gateway.
+// Not a row of ../shared/spec: both services answer 503 ServiceUnavailable for "try again
+// later" (their public error-code lists); the message is always sigtap's own reason.
+pub const NO_IDENTITY: Answer = Answer::both(e(
+    503,
+    ErrorCode::ServiceUnavailable,
+    "Service is unable to handle request.",
+));
+
 // S3-ERRORS.md table "SignatureDoesNotMatch | 403"; COS-ERRORS.md §2 "signature does not match
 // … | 403 | SignatureDoesNotMatch" (COS words the message "The Signature you specified is
 // invalid."; sigtap sends S3's words in both dialects, as it always has)

@@ -4,18 +4,72 @@
 //! (a missing, unreadable or malformed file, no usable upstream identity, an empty store)
 //! keeps the last good keys and says which file failed and why, on stderr and in the log.
 
+use crate::clock::UnixTime;
 use crate::credentials::{Credential, KeyStore};
 use crate::inspect::Inspector;
+use crate::provider::{Provider, Temporary};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 /// One generation of keys.
 pub struct Keys {
     /// The key store (client keys) with its signing-key cache.
-    pub inspector: Inspector,
-    /// The upstream identity (`--upstream-access-key`, or the store's only key).
+    pub inspector: Arc<Inspector>,
+    /// The upstream identity (`--upstream-access-key`, the store's only key, or a temporary
+    /// key from `--upstream-profile` / `--upstream-credentials`).
     pub identity: Option<Credential>,
+    /// A temporary identity is not used from this time on (60 s before it expires).
+    pub identity_until: Option<UnixTime>,
+}
+
+impl Keys {
+    /// Why the upstream identity cannot sign at `now`, if it cannot.
+    pub fn identity_unusable(&self, now: UnixTime) -> Option<String> {
+        let until = self.identity_until?;
+        (now >= until).then(|| {
+            format!(
+                "sigtap: the upstream identity's temporary key {} expires at {} and is not used in its last {}s; it could not be refreshed in time",
+                self.identity.as_ref().map_or("", |c| c.access_key.as_str()),
+                crate::timefmt::rfc3339(until + EXPIRY_MARGIN),
+                EXPIRY_MARGIN
+            )
+        })
+    }
+}
+
+/// A temporary key is never used within this many seconds of its expiration.
+pub const EXPIRY_MARGIN: i64 = 60;
+/// The longest wait between refresh attempts after failures.
+const MAX_BACKOFF: i64 = 60;
+
+/// A temporary upstream identity and its refresh schedule.
+struct Temp {
+    provider: Box<dyn Provider>,
+    state: Mutex<TempState>,
+    refreshed: AtomicU64,
+    failed: AtomicU64,
+}
+
+struct TempState {
+    expires: Option<UnixTime>,
+    /// When to fetch next (a schedule, or a retry after a failure).
+    next: UnixTime,
+    failures: u32,
+    last_error: Option<String>,
+}
+
+/// When to refresh a credential fetched at `now` that expires at `expires`: halfway through its
+/// usable life, at most 5 minutes before it stops being used.
+fn refresh_at(now: UnixTime, expires: Option<UnixTime>) -> UnixTime {
+    match expires {
+        None => UnixTime::MAX,
+        Some(e) => {
+            let until = e - EXPIRY_MARGIN;
+            until - ((until - now).max(0) / 2).min(300)
+        }
+    }
 }
 
 /// Loads the keys anew: the store and the upstream identity, or why not.
@@ -34,6 +88,8 @@ pub struct Keyring {
     source: Option<KeySource>,
     /// What the watched files looked like at the last reload attempt.
     seen: Mutex<Vec<Option<Stamp>>>,
+    /// A temporary upstream identity, fetched again before it expires.
+    temp: Option<Temp>,
 }
 
 /// What a reload did, for the log.
@@ -75,11 +131,13 @@ impl Keyring {
     pub fn fixed(keys: KeyStore, identity: Option<Credential>) -> Self {
         Keyring {
             current: RwLock::new(Arc::new(Keys {
-                inspector: Inspector::new(keys),
+                inspector: Arc::new(Inspector::new(keys)),
                 identity,
+                identity_until: None,
             })),
             source: None,
             seen: Mutex::new(Vec::new()),
+            temp: None,
         }
     }
 
@@ -88,12 +146,118 @@ impl Keyring {
         let seen = source.files.iter().map(|f| stamp(f)).collect();
         Keyring {
             current: RwLock::new(Arc::new(Keys {
-                inspector: Inspector::new(keys),
+                inspector: Arc::new(Inspector::new(keys)),
                 identity,
+                identity_until: None,
             })),
             source: Some(source),
             seen: Mutex::new(seen),
+            temp: None,
         }
+    }
+
+    /// The upstream identity comes from `provider` (first fetched as `first` at `now`) and is
+    /// fetched again before it expires; file reloads then change only the client keys.
+    pub fn with_provider(
+        mut self,
+        provider: Box<dyn Provider>,
+        first: Temporary,
+        now: UnixTime,
+    ) -> Self {
+        self.temp = Some(Temp {
+            provider,
+            state: Mutex::new(TempState {
+                expires: first.expires,
+                next: refresh_at(now, first.expires),
+                failures: 0,
+                last_error: None,
+            }),
+            refreshed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        });
+        self.set_identity(first);
+        self
+    }
+
+    fn swap(&self, keys: Keys) {
+        let keys = Arc::new(keys);
+        match self.current.write() {
+            Ok(mut k) => *k = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    fn set_identity(&self, t: Temporary) {
+        let old = self.current();
+        self.swap(Keys {
+            inspector: old.inspector.clone(),
+            identity: Some(t.cred),
+            identity_until: t.expires.map(|e| e - EXPIRY_MARGIN),
+        });
+    }
+
+    /// True when a temporary identity is refreshed by this keyring.
+    pub fn has_provider(&self) -> bool {
+        self.temp.is_some()
+    }
+
+    /// The temporary identity's expiry (unix seconds), if it has one.
+    pub fn identity_expiry(&self) -> Option<UnixTime> {
+        let t = self.temp.as_ref()?;
+        t.state.lock().ok()?.expires
+    }
+
+    /// Refreshes done and failed so far.
+    pub fn refresh_counts(&self) -> (u64, u64) {
+        self.temp.as_ref().map_or((0, 0), |t| {
+            (
+                t.refreshed.load(Ordering::Relaxed),
+                t.failed.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Fetches the temporary identity again when it is due (or `force`d); one fetch at a time
+    /// (the caller is the one refresher). The old key stays in use until a new one arrives.
+    pub fn refresh_identity(&self, now: UnixTime, force: bool) -> Option<Result<String, String>> {
+        let t = self.temp.as_ref()?;
+        let due = t.state.lock().map(|s| now >= s.next).unwrap_or(true);
+        if !due && !force {
+            return None;
+        }
+        let got = t.provider.fetch();
+        let mut s = match t.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        Some(match got {
+            Ok(fresh) => {
+                t.refreshed.fetch_add(1, Ordering::Relaxed);
+                s.expires = fresh.expires;
+                s.next = refresh_at(now, fresh.expires);
+                s.failures = 0;
+                s.last_error = None;
+                let ak = fresh.cred.access_key.clone();
+                drop(s);
+                self.set_identity(fresh);
+                Ok(ak)
+            }
+            Err(why) => {
+                t.failed.fetch_add(1, Ordering::Relaxed);
+                s.failures = s.failures.saturating_add(1);
+                s.next = now + (1i64 << s.failures.min(6)).min(MAX_BACKOFF);
+                s.last_error = Some(why.clone());
+                Err(format!("{}: {why}", t.provider.describe()))
+            }
+        })
+    }
+
+    /// The files of the identity's source that, when changed, call for a fetch.
+    pub fn provider_files(&self) -> Vec<PathBuf> {
+        self.temp
+            .as_ref()
+            .map(|t| t.provider.files())
+            .unwrap_or_default()
     }
 
     /// The keys to plan a request with.
@@ -131,16 +295,31 @@ impl Keyring {
             Ok((store, identity)) => {
                 let done = Reloaded::Loaded {
                     keys: store.len(),
-                    identity: identity.as_ref().map(|c| c.access_key.clone()),
+                    identity: match &self.temp {
+                        Some(_) => self
+                            .current()
+                            .identity
+                            .as_ref()
+                            .map(|c| c.access_key.clone()),
+                        None => identity.as_ref().map(|c| c.access_key.clone()),
+                    },
                 };
-                let keys = Arc::new(Keys {
-                    inspector: Inspector::new(store),
-                    identity,
-                });
-                match self.current.write() {
-                    Ok(mut k) => *k = keys,
-                    Err(poisoned) => *poisoned.into_inner() = keys,
-                }
+                let old = self.current();
+                let keys = if self.temp.is_some() {
+                    // the identity is the provider's; only the client keys change
+                    Keys {
+                        inspector: Arc::new(Inspector::new(store)),
+                        identity: old.identity.clone(),
+                        identity_until: old.identity_until,
+                    }
+                } else {
+                    Keys {
+                        inspector: Arc::new(Inspector::new(store)),
+                        identity,
+                        identity_until: None,
+                    }
+                };
+                self.swap(keys);
                 done
             }
             Err(reason) => Reloaded::Kept { reason },

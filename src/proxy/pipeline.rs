@@ -332,6 +332,17 @@ pub(super) fn plan(
         }
         d => d,
     };
+    // a temporary identity is not used in its last minute: without a fresh one, 503
+    let decision = match decision {
+        Decision::Resign { identity: true, .. } => match keys.identity_unusable(local_now) {
+            Some(why) => Decision::Reject {
+                answer: policy::NO_IDENTITY,
+                message: Some(why),
+            },
+            None => decision,
+        },
+        d => d,
+    };
     let mut reframe: Option<decide::Reframing> = None;
     let (outgoing, action, resigned_as) = match decision {
         Decision::Reject { answer, message } => {
