@@ -84,9 +84,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sign(a) => sign(a, false, &*clock),
         Command::Presign(a) => sign(a, true, &*clock),
         Command::Explain(a) => explain(a),
-        Command::Proxy(a) => proxy(a, clock),
+        Command::Proxy(a) => proxy(*a, clock),
         Command::Mock(a) => mock(a, clock),
-        Command::Demo => Ok(crate::demo::run(&*clock)),
+        Command::Demo(a) => crate::demo::run(&*clock, a.ui.as_deref()).map_err(usage),
         Command::Replay(a) => replay(a, clock),
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
@@ -474,6 +474,15 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     let color = a.log_file.is_none() && std::io::stdout().is_terminal();
     let json = a.log_format == Format::Json;
     let sink = log::Sink::new(out, json, color).buffered();
+    // the web view: its store sees every record the log writes; it runs until `proxy` returns
+    let ui = match &a.ui {
+        Some(spec) => Some(start_ui(spec, a.ui_keep, a.record.clone())?),
+        None => None,
+    };
+    let sink = match &ui {
+        Some((store, _)) => sink.observe(store.observer()),
+        None => sink,
+    };
     let resolve = a
         .resolve
         .iter()
@@ -561,8 +570,31 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
             }
             None => None,
         },
+        ui: ui.as_ref().map(|(_, server)| server.url()),
     };
-    Ok(crate::proxy::run(cfg))
+    let code = crate::proxy::run(cfg);
+    drop(ui);
+    Ok(code)
+}
+
+/// The web view on `spec` (`--ui`), keeping `keep` requests and linking to `recording`.
+fn start_ui(
+    spec: &str,
+    keep: Option<usize>,
+    recording: Option<std::path::PathBuf>,
+) -> Result<(crate::ui::Ui, crate::ui::UiServer), CommandError> {
+    let addr = crate::ui::parse_addr(spec).map_err(|e| usage(format!("--ui {e}")))?;
+    let keep = match keep {
+        Some(0) => return Err(usage("--ui-keep must be at least 1")),
+        Some(n) => n,
+        None => crate::ui::DEFAULT_KEEP,
+    };
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| runtime(format!("the web view cannot listen on {addr}: {e}")))?;
+    let store = crate::ui::Ui::new(keep, recording);
+    let server = crate::ui::start(listener, store.clone())
+        .map_err(|e| runtime(format!("the web view cannot start: {e}")))?;
+    Ok((store, server))
 }
 
 /// The demo key of the embedded mock (printed for users to paste; not a real credential).
