@@ -72,7 +72,7 @@
     dirty = true;
     schedule();
   }
-  filter.addEventListener("input", refilter);
+  for (const ev of ["input", "change", "search"]) filter.addEventListener(ev, refilter);
 
   // ---- the summary bar: counts by verdict and finding, client clock offsets ----
   function summary() {
