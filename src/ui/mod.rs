@@ -126,12 +126,18 @@ impl Ui {
         (out, skipped)
     }
 
-    /// The kept entry of request `id`, if still kept.
-    pub fn get(&self, id: u64) -> Option<Arc<Entry>> {
+    /// The kept entry of request `id` (the one at `seq` when given, else the newest), if still
+    /// kept.
+    pub fn get(&self, id: u64, seq: Option<u64>) -> Option<Arc<Entry>> {
         let s = match self.inner.store.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
+        if let Some(seq) = seq {
+            let first = s.entries.front()?.seq;
+            let at = usize::try_from(seq.checked_sub(first)?).ok()?;
+            return s.entries.get(at).filter(|e| e.shown.id == id).cloned();
+        }
         s.entries.iter().rev().find(|e| e.shown.id == id).cloned()
     }
 
@@ -185,7 +191,14 @@ mod tests {
         assert!(ui.after(5, 100).0.is_empty());
         assert!(ui.after(u64::MAX, 100).0.is_empty());
         assert_eq!(ui.after(0, 2).0.len(), 2);
-        assert!(ui.get(2).is_none());
-        assert_eq!(ui.get(4).map(|e| e.seq), Some(4));
+        assert!(ui.get(2, None).is_none());
+        assert_eq!(ui.get(4, None).map(|e| e.seq), Some(4));
+        // ids repeat when two proxies feed one view: seq tells them apart
+        ui.push(&rec(4));
+        assert_eq!(ui.get(4, None).map(|e| e.seq), Some(6));
+        assert_eq!(ui.get(4, Some(4)).map(|e| e.seq), Some(4));
+        assert!(ui.get(5, Some(4)).is_none());
+        assert!(ui.get(4, Some(1)).is_none());
+        assert!(ui.get(4, Some(u64::MAX)).is_none());
     }
 }

@@ -360,7 +360,7 @@ fn route(ctx: &Ctx, req: &Request<Incoming>) -> Response<Body> {
             .strip_prefix("requests/")
             .and_then(|n| n.parse::<u64>().ok())
         {
-            Some(id) => match ui.get(id) {
+            Some(id) => match ui.get(id, param(query, "seq").and_then(|s| s.parse().ok())) {
                 Some(e) => json(e.shown.detail.clone()),
                 None => text(
                     StatusCode::NOT_FOUND,
@@ -372,12 +372,15 @@ fn route(ctx: &Ctx, req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// A list entry: the log's JSON record, with the client's clock offset when one was measured.
+/// A list entry: the log's JSON record, with its place in the view (`seq`: ids repeat when
+/// several proxies feed one view, as in `sigtap demo --ui`) and the client's clock offset when
+/// one was measured.
 fn item(e: &Entry) -> String {
-    let log = &e.shown.log;
-    match (e.shown.client_offset_s, log.strip_prefix('{')) {
-        (Some(o), Some(rest)) if rest != "}" => format!("{{\"client_offset_s\":{o},{rest}"),
-        _ => log.clone(),
+    let rest = e.shown.log.strip_prefix('{').unwrap_or("}");
+    let sep = if rest == "}" { "" } else { "," };
+    match e.shown.client_offset_s {
+        Some(o) => format!("{{\"client_offset_s\":{o},\"seq\":{}{sep}{rest}", e.seq),
+        None => format!("{{\"seq\":{}{sep}{rest}", e.seq),
     }
 }
 

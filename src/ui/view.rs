@@ -459,6 +459,43 @@ mod tests {
         assert!(d["of"].is_null());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_record_is_shown_without_panicking(
+            target in ".{0,80}", value in ".{0,80}", stage in ".{0,200}",
+            diff in proptest::collection::vec("[-+ ]{0,2}.{0,20}", 0..8),
+            start in proptest::option::of(proptest::num::i64::ANY), end in proptest::num::i64::ANY,
+        ) {
+            let f = crate::findings::Finding::error(crate::findings::code::SIGNATURE_MISMATCH, value.clone())
+                .with("diff", json!(diff))
+                .with("provided", value.clone())
+                .with("client_time", value.clone());
+            let r = Record {
+                target: target.clone(),
+                carrier: "header".into(),
+                scheme: "cos".into(),
+                findings: vec![f],
+                tokens: vec![value.clone()],
+                clock_offset_s: Some(end),
+                detail: Some(Box::new(crate::outcome::Detail {
+                    stages: crate::inspect::Stages {
+                        canonical_request: Some(stage.clone()),
+                        provided_signature: Some(value.clone()),
+                        ..Default::default()
+                    },
+                    window: Some(crate::inspect::Window { start, end }),
+                    judged_at: end,
+                    local_now: end,
+                    headers: vec![(value.clone(), target), ("X-Amz-Date".into(), value)],
+                    upstream: String::new(),
+                })),
+                ..Default::default()
+            };
+            let s = shown(&r);
+            proptest::prop_assert!(serde_json::from_str::<Value>(&s.detail).is_ok());
+        }
+    }
+
     #[test]
     fn signatures_and_tokens_never_reach_the_view_whole() {
         use crate::findings::{code, Finding};

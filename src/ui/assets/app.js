@@ -8,7 +8,7 @@
   let entries = [];            // log records, oldest first
   let shown = [];              // the entries the filter lets through
   let terms = [];              // the parsed filter
-  let selected = null;         // the id of the request in the detail panel
+  let selected = null;         // the seq of the request in the detail panel (ids repeat when two proxies feed one view)
   let dirty = false;
   const $ = (id) => document.getElementById(id);
   const viewport = $("viewport"), spacer = $("spacer"), filter = $("filter");
@@ -127,7 +127,8 @@
     const c = e.client || {};
     const r = el("div", "row r-" + c.verdict);
     r.dataset.requestId = e.id;
-    if (e.id === selected) r.classList.add("selected");
+    r.dataset.seq = e.seq;
+    if (e.seq === selected) r.classList.add("selected");
     const url = (e.host ? (e.transport === "https" ? "https://" : "") + e.host : "") + e.target;
     const findings = (c.findings || []).filter((f) => f.severity !== "info" || e.action === "rejected")
       .map((f) => f.code + (f.cause ? "[" + f.cause + "]" : "")).join(" ");
@@ -159,7 +160,7 @@
   window.addEventListener("resize", schedule);
   spacer.addEventListener("click", (ev) => {
     const r = ev.target.closest("[data-request-id]");
-    if (r) open(Number(r.dataset.requestId));
+    if (r) open(Number(r.dataset.requestId), Number(r.dataset.seq));
   });
 
   function add(e) {
@@ -203,18 +204,18 @@
   }
 
   // ---- the detail panel ----
-  async function open(id) {
-    selected = id;
+  async function open(id, seq) {
+    selected = seq;
     schedule();
     const box = $("detail");
     let d;
     try {
-      const r = await fetch("/api/requests/" + id, { headers: { Accept: "application/json" } });
+      const r = await fetch("/api/requests/" + id + "?seq=" + seq, { headers: { Accept: "application/json" } });
       if (!r.ok) { box.replaceChildren(el("p", "muted", await r.text())); return; }
       d = await r.json();
     } catch (err) { box.replaceChildren(el("p", "muted", "cannot load request " + id)); return; }
-    if (selected !== id) return;
-    const e = entries.find((x) => x.id === id) || {};
+    if (selected !== seq) return;
+    const e = entries.find((x) => x.seq === seq) || {};
     render(box, e, d);
   }
 
