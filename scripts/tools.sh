@@ -50,9 +50,9 @@ system_packages() { # system_packages COMMAND=PACKAGE...
     { echo "tools: apt could not install ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}" >&2; exit 1; }
 }
 
-system_packages rclone=rclone
-# the web view's browser test drives Debian's chromium through its chromedriver
-system_packages chromium=chromium chromedriver=chromium-driver
+# rclone is a client the proxy tests drive; the web view's browser test drives Debian's chromium
+# through its chromedriver
+system_packages rclone=rclone chromium=chromium chromedriver=chromium-driver
 
 venv "$TOOLS/venv" fixtures/requirements.txt
 venv "$TOOLS/clients" tests/clients/requirements.txt
