@@ -359,3 +359,25 @@ fn the_demo_offers_the_view() {
         "{changed}"
     );
 }
+
+#[test]
+fn the_running_recording_is_linked() {
+    let dir = common::real::tempdir::Dir::new("ui-record");
+    let file = dir.0.join("session.jsonl");
+    let (p, _m) = ui_proxy(&["--record", file.to_str().unwrap()]);
+    assert_eq!(send(&p.addr, &signed_get(&p.addr, "/rec/key")), 404);
+    std::thread::sleep(Duration::from_millis(200));
+    let meta: serde_json::Value = serde_json::from_str(&get(&p.ui, "/api/meta").body).unwrap();
+    assert_eq!(meta["recording"], "session.jsonl");
+    let rec = get(&p.ui, "/api/recording");
+    assert_eq!(rec.status, 200);
+    assert!(
+        rec.head.contains("content-disposition: attachment"),
+        "{}",
+        rec.head
+    );
+    assert_eq!(rec.body, std::fs::read_to_string(&file).unwrap());
+    assert!(rec.body.contains("/rec/key"));
+    let (q, _m2) = ui_proxy(&[]);
+    assert_eq!(get(&q.ui, "/api/recording").status, 404);
+}
