@@ -1,6 +1,7 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
 mod tls;
+mod ui;
 use crate::cli::{
     Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, MockArgs, ProxyArgs, ResignArg,
     SchemeArg, SignArgs, SignAsArg,
@@ -475,10 +476,9 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     let json = a.log_format == Format::Json;
     let sink = log::Sink::new(out, json, color).buffered();
     // the web view: its store sees every record the log writes; it runs until `proxy` returns
-    let ui = match &a.ui {
-        Some(spec) => Some(start_ui(spec, a.ui_keep, a.record.clone())?),
-        None => None,
-    };
+    let ui = (a.ui.as_deref())
+        .map(|spec| ui::start(spec, a.ui_keep, a.record.clone()))
+        .transpose()?;
     let sink = match &ui {
         Some((store, _)) => sink.observe(store.observer()),
         None => sink,
@@ -575,26 +575,6 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     let code = crate::proxy::run(cfg);
     drop(ui);
     Ok(code)
-}
-
-/// The web view on `spec` (`--ui`), keeping `keep` requests and linking to `recording`.
-fn start_ui(
-    spec: &str,
-    keep: Option<usize>,
-    recording: Option<std::path::PathBuf>,
-) -> Result<(crate::ui::Ui, crate::ui::UiServer), CommandError> {
-    let addr = crate::ui::parse_addr(spec).map_err(|e| usage(format!("--ui {e}")))?;
-    let keep = match keep {
-        Some(0) => return Err(usage("--ui-keep must be at least 1")),
-        Some(n) => n,
-        None => crate::ui::DEFAULT_KEEP,
-    };
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| runtime(format!("the web view cannot listen on {addr}: {e}")))?;
-    let store = crate::ui::Ui::new(keep, recording);
-    let server = crate::ui::start(listener, store.clone())
-        .map_err(|e| runtime(format!("the web view cannot start: {e}")))?;
-    Ok((store, server))
 }
 
 /// The demo key of the embedded mock (printed for users to paste; not a real credential).
