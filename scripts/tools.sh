@@ -4,6 +4,8 @@
 #
 #   target/tools/venv      Python venv with the SDKs of fixtures/requirements.txt (fixture generator)
 #   target/tools/clients   Python venv with the real clients of tests/clients/requirements.txt
+#   target/tools/browser   Python venv with selenium and boto3 (tests/clients/browser-requirements.txt)
+#   chromium               Debian's chromium and chromium-driver, for the web view's browser test
 #   target/tools/s3s-fs    s3s-fs 0.14.1, a real server that verifies SigV4 and SigV2
 #   rclone                 Debian's package (apt, when this user may install; else one line says how)
 #   target/tools/node      npm packages of tests/clients/node (s3rver 5.0.0, @aws-sdk/client-s3), from its lockfile
@@ -48,10 +50,13 @@ system_packages() { # system_packages COMMAND=PACKAGE...
     { echo "tools: apt could not install ${missing[*]}; install them with: sudo apt-get install -y ${missing[*]}" >&2; exit 1; }
 }
 
-system_packages rclone=rclone
+# rclone is a client the proxy tests drive; the web view's browser test drives Debian's chromium
+# through its chromedriver
+system_packages rclone=rclone chromium=chromium chromedriver=chromium-driver
 
 venv "$TOOLS/venv" fixtures/requirements.txt
 venv "$TOOLS/clients" tests/clients/requirements.txt
+venv "$TOOLS/browser" tests/clients/browser-requirements.txt
 
 want_lock="$(sha256sum tests/clients/node/package-lock.json | cut -d' ' -f1)"
 if [ "$want_lock" != "$(cat "$TOOLS/node/.lock.sha256" 2>/dev/null || true)" ]; then

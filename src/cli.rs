@@ -35,7 +35,7 @@ pub enum Command {
     ///
     /// The first line on stdout is the bound address (HOST:PORT); then one record per request.
     /// SIGINT/SIGTERM stop accepting, let requests in flight finish, print a summary and exit 0.
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
     /// Run a strict mock storage service: an in-memory bucket/object store that checks every
     /// signature like the service and answers failures with its exact error documents.
     ///
@@ -52,7 +52,7 @@ pub enum Command {
     /// A short scripted tour through the proxy and the embedded mock: a valid request, an expired
     /// presigned URL, a client 20 minutes behind, a header changed after signing, a SigV2 client
     /// converted to SigV4. Needs no credentials and no network; exit 0 when all went as shown.
-    Demo,
+    Demo(DemoArgs),
     /// Re-send a recording to an upstream, re-signed with fresh time, and compare each answer
     /// with the recording (status, Content-Length, ETag, Content-Type, body hash).
     ///
@@ -144,6 +144,15 @@ pub struct MockArgs {
     pub max_memory: Option<String>,
     #[command(flatten)]
     pub tls: TlsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Also serve the web view of the tour's requests (on 127.0.0.1 with a free port unless
+    /// HOST:PORT is given); its URL is printed first, and it stays up after the tour until
+    /// SIGINT/SIGTERM.
+    #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:0")]
+    pub ui: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -318,6 +327,15 @@ pub struct ProxyArgs {
     /// Larger bodies: stored beside the recording in FILE.bodies/ by SHA-256, or hash and size only.
     #[arg(long, value_enum, default_value_t = RecordLarge::Beside)]
     pub record_large: RecordLarge,
+    /// Serve a live web view of the requests and their diagnoses on HOST:PORT (port 0 picks
+    /// one). Name a loopback address unless other machines should reach it: the view refuses
+    /// requests whose Host is not its address and data requests from other web pages. Its URL
+    /// is printed on stdout right after the address line (`ui: http://HOST:PORT/`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ui: Option<String>,
+    /// How many requests the web view keeps (the oldest go first; default 10000).
+    #[arg(long, value_name = "N", requires = "ui")]
+    pub ui_keep: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]

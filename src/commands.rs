@@ -1,6 +1,7 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
 mod tls;
+mod ui;
 use crate::cli::{
     Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, MockArgs, ProxyArgs, ResignArg,
     SchemeArg, SignArgs, SignAsArg,
@@ -84,9 +85,9 @@ pub fn run(cli: Cli) -> i32 {
         Command::Sign(a) => sign(a, false, &*clock),
         Command::Presign(a) => sign(a, true, &*clock),
         Command::Explain(a) => explain(a),
-        Command::Proxy(a) => proxy(a, clock),
+        Command::Proxy(a) => proxy(*a, clock),
         Command::Mock(a) => mock(a, clock),
-        Command::Demo => Ok(crate::demo::run(&*clock)),
+        Command::Demo(a) => crate::demo::run(&*clock, a.ui.as_deref()).map_err(usage),
         Command::Replay(a) => replay(a, clock),
         Command::Export(a) => export(a),
         Command::Import(a) => import(a),
@@ -474,6 +475,14 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     let color = a.log_file.is_none() && std::io::stdout().is_terminal();
     let json = a.log_format == Format::Json;
     let sink = log::Sink::new(out, json, color).buffered();
+    // the web view: its store sees every record the log writes; it runs until `proxy` returns
+    let ui = (a.ui.as_deref())
+        .map(|spec| ui::start(spec, a.ui_keep, a.record.clone()))
+        .transpose()?;
+    let sink = match &ui {
+        Some((store, _)) => sink.observe(store.observer()),
+        None => sink,
+    };
     let resolve = a
         .resolve
         .iter()
@@ -561,8 +570,11 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
             }
             None => None,
         },
+        ui: ui.as_ref().map(|(_, server)| server.url()),
     };
-    Ok(crate::proxy::run(cfg))
+    let code = crate::proxy::run(cfg);
+    drop(ui);
+    Ok(code)
 }
 
 /// The demo key of the embedded mock (printed for users to paste; not a real credential).

@@ -27,8 +27,14 @@ fn send(addr: &str, req: &Request) -> Result<u16, String> {
 }
 
 /// Runs the tour, its simulated clients signing with `clock`; exit status 0 when every step
-/// behaved as shown.
-pub fn run(clock: &dyn Clock) -> i32 {
+/// behaved as shown. With `ui` (`--ui`), the web view of the tour's requests is served there
+/// and stays up after the tour until SIGINT/SIGTERM; an address that does not parse is the
+/// error.
+pub fn run(clock: &dyn Clock, ui: Option<&str>) -> Result<i32, String> {
+    let ui_addr = match ui {
+        Some(spec) => Some(crate::ui::parse_addr(spec).map_err(|e| format!("--ui {e}"))?),
+        None => None,
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,22 +42,52 @@ pub fn run(clock: &dyn Clock) -> i32 {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sigtap demo: cannot start the runtime: {e}");
-            return 1;
+            return Ok(1);
         }
     };
-    rt.block_on(tour(clock))
+    let view = match ui_addr {
+        Some(addr) => {
+            let started = std::net::TcpListener::bind(addr).and_then(|l| {
+                let store = crate::ui::Ui::new(crate::ui::DEFAULT_KEEP, None);
+                crate::ui::start(l, store.clone()).map(|server| (store, server))
+            });
+            match started {
+                Ok(v) => {
+                    println!("ui: {}", v.1.url());
+                    Some(v)
+                }
+                Err(e) => {
+                    eprintln!("sigtap demo: the web view cannot listen on {addr}: {e}");
+                    return Ok(1);
+                }
+            }
+        }
+        None => None,
+    };
+    let observer = view.as_ref().map(|(store, _)| store.observer());
+    let code = rt.block_on(tour(clock, observer));
+    if let Some((_, server)) = &view {
+        println!(
+            "sigtap demo: the web view stays at {} until Ctrl-C",
+            server.url()
+        );
+        let _ = std::io::stdout().flush();
+        rt.block_on(crate::proxy::shutdown_signal());
+    }
+    Ok(code)
 }
 
-async fn tour(clock: &dyn Clock) -> i32 {
+async fn tour(clock: &dyn Clock, observer: Option<log::Observer>) -> i32 {
     let key = crate::credentials::demo_key();
     let (ak, sk) = (key.access_key.clone(), key.secret.expose().to_string());
-    let (addr, stop, server) = match start_proxy(&key, decide::SignAs::Sigv4).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sigtap demo: {e}");
-            return 1;
-        }
-    };
+    let (addr, stop, server) =
+        match start_proxy(&key, decide::SignAs::Sigv4, observer.clone()).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("sigtap demo: {e}");
+                return 1;
+            }
+        };
     println!("sigtap demo: a proxy on {addr} in front of the embedded strict mock; every request below is signed by a simulated client, then diagnosed and passed on: as it is when valid, re-signed as SigV4 (--sign-as sigv4) when its time or scheme needs it, or refused.\n");
     let now = clock.now();
     let cache = SigningKeyCache::new();
@@ -124,7 +160,7 @@ async fn tour(clock: &dyn Clock) -> i32 {
     let mut failures = run_steps(&addr, steps).await;
     let _ = stop.send(());
     let _ = server.await;
-    failures += cos_tour(&key, clock).await;
+    failures += cos_tour(&key, clock, observer).await;
     if failures == 0 {
         0
     } else {
@@ -144,6 +180,7 @@ type Running = (
 async fn start_proxy(
     key: &crate::credentials::Credential,
     sign_as: decide::SignAs,
+    observer: Option<log::Observer>,
 ) -> Result<Running, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -165,11 +202,17 @@ async fn start_proxy(
         upstream_idle: Duration::from_secs(30),
         header_timeout: Duration::from_secs(10),
         resolve: Vec::new(),
-        sink: log::Sink::new(
-            Box::new(std::io::stdout()),
-            false,
-            std::io::stdout().is_terminal(),
-        ),
+        sink: {
+            let sink = log::Sink::new(
+                Box::new(std::io::stdout()),
+                false,
+                std::io::stdout().is_terminal(),
+            );
+            match observer {
+                Some(o) => sink.observe(o),
+                None => sink,
+            }
+        },
         json_log: false,
         embedded: false,
         recorder: None,
@@ -178,6 +221,7 @@ async fn start_proxy(
         lean: true,
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         vouch: Default::default(),
+        ui: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::proxy::serve_on(
@@ -220,8 +264,12 @@ async fn run_steps(addr: &str, steps: Vec<(&str, Request, u16)>) -> usize {
 /// The COS part: a proxy that keeps each client's scheme (no --sign-as), in front of its own
 /// mock, with requests signed as cos-python-sdk-v5 signs them (`q-sign-algorithm=sha1`, the
 /// bucket in the host name, a window from a minute before the SDK's clock).
-async fn cos_tour(key: &crate::credentials::Credential, clock: &dyn Clock) -> usize {
-    let (addr, stop, server) = match start_proxy(key, decide::SignAs::Keep).await {
+async fn cos_tour(
+    key: &crate::credentials::Credential,
+    clock: &dyn Clock,
+    observer: Option<log::Observer>,
+) -> usize {
+    let (addr, stop, server) = match start_proxy(key, decide::SignAs::Keep, observer).await {
         Ok(r) => r,
         Err(e) => {
             println!("   the COS proxy did not start: {e}\n");

@@ -6,6 +6,8 @@
 //! - [`commands`], [`demo`]: the shell, which makes the one [`clock::SystemClock`] and hands it on;
 //! - [`proxy`]: the proxy; nothing but the shell imports it;
 //! - [`mock`]: the strict mock upstream (it serves recordings, so it uses [`record`]);
+//! - [`ui`]: the web view (`--ui`), fed by the proxy's log; beside [`mock`], it never imports
+//!   [`proxy`];
 //! - [`record`]: recordings, HAR and the replay client;
 //! - [`outcome`] (one request's record), [`resign`] (re-signing), [`errordoc`] (the service's
 //!   error documents), [`net`] (bodies and the upstream client): what proxy, mock and replay share;
@@ -42,4 +44,5 @@ pub mod service_error;
 pub mod sig;
 pub mod timefmt;
 pub mod tls;
+pub mod ui;
 pub mod wire;

@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
+mod detail;
+pub use detail::Detail;
+
 /// How a request reached sigtap: plain HTTP, or HTTPS (the TLS listener, or inside an
 /// intercepted CONNECT tunnel). Not the signature scheme (`client.scheme`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,6 +74,8 @@ pub struct Record {
     pub req_body: Option<CapturedBody>,
     /// Session tokens the request carried: never written whole.
     pub tokens: Vec<String>,
+    /// For the web view (`--ui`) only: what it shows besides the log record. `None` otherwise.
+    pub detail: Option<Box<Detail>>,
 }
 
 impl Record {

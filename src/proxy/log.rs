@@ -17,7 +17,12 @@ pub struct Sink {
     json: bool,
     color: bool,
     stats: Arc<Mutex<Stats>>,
+    /// Sees every record as it is logged (the web view, `--ui`).
+    observer: Option<Observer>,
 }
+
+/// A function that sees every record the log writes (the web view's store).
+pub type Observer = Arc<dyn Fn(&Record) + Send + Sync>;
 
 /// The log destination: written through at once, or buffered and flushed by a small
 /// background thread at most `FLUSH_EVERY` after a line (one write per batch instead of one per
@@ -54,7 +59,20 @@ impl Sink {
             json,
             color,
             stats: Arc::new(Mutex::new(Stats::default())),
+            observer: None,
         }
+    }
+
+    /// Hands every record to `observer` too, as it is logged.
+    pub fn observe(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// True when an observer sees the records: the pipeline then captures each request's
+    /// [`crate::outcome::Detail`] (nothing more is copied otherwise).
+    pub fn observed(&self) -> bool {
+        self.observer.is_some()
     }
 
     /// Buffers lines under load: a line is written at once when the last flush is older than
@@ -142,6 +160,9 @@ impl Sink {
             if r.clock_offset_s.is_some() {
                 s.upstream_offset = r.clock_offset_s;
             }
+        }
+        if let Some(o) = &self.observer {
+            o(r);
         }
         if self.json {
             // one buffer per thread, reused; the record written straight into it

@@ -92,6 +92,8 @@ pub struct ProxyConfig {
     /// Where `keys` and `identity` came from, when they can be loaded again (SIGHUP, a key
     /// file changing).
     pub key_source: Option<keyring::KeySource>,
+    /// The web view's URL (`--ui`), announced on stdout right after the address line.
+    pub ui: Option<String>,
 }
 
 /// TLS settings as validated from the command line.
@@ -358,6 +360,14 @@ async fn prepare(
         };
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
+        if let Some(url) = &cfg.ui {
+            let line = if cfg.json_log {
+                serde_json::json!({ "ui": url }).to_string()
+            } else {
+                format!("ui: {url}")
+            };
+            let _ = writeln!(out, "{line}");
+        }
         let _ = out.flush();
     }
     let target = match &cfg.mode {

@@ -298,6 +298,17 @@ pub(super) fn plan(
         tokens: log::request_tokens(&wire),
         ..Default::default()
     };
+    if st.cfg.sink.observed() {
+        // the web view shows the stages, the times and the headers as received
+        rec.detail = Some(Box::new(crate::outcome::Detail {
+            stages: report.stages.clone(),
+            window: report.window,
+            judged_at: now,
+            local_now,
+            headers: wire.headers.clone(),
+            upstream: format!("{}://{}", upstream.scheme, upstream.authority),
+        }));
+    }
     let dialect = match report.scheme {
         Scheme::Cos => Dialect::Cos,
         Scheme::Sigv4 | Scheme::Sigv2 => Dialect::S3,

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod real;
+pub mod ui;
 
 use std::path::PathBuf;
 
