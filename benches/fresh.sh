@@ -17,7 +17,8 @@
 #       defaults: 5 3 16 v4-header v4-presigned cos-header
 #
 # Needs: nginx and wrk (apt-get install -y nginx-light wrk); mitmproxy is installed into
-# target/tools/bench on first use. SIGTAP_BENCH_TARGETS="sigtap-json nginx" picks targets.
+# target/tools/bench on first use. SIGTAP_BENCH_TARGETS="sigtap-json nginx" picks targets;
+# SIGTAP_BENCH_ARGS="--threads 1" adds options to every sigtap started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; ROUNDS=${2:-3}; CONNS=${3:-16}; shift $(( $# < 3 ? $# : 3 ))
@@ -91,7 +92,7 @@ LUA
 ticks() { local t=0; for p in "$@" $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 start_sigtap() {  # FORMAT
   "$BIN" proxy --upstream "http://127.0.0.1:$ORIGIN" --listen "127.0.0.1:$SIG" --credentials "$W/keys.ini" \
-    --log-format "$1" --log-file /dev/null > /dev/null 2>&1 &
+    --log-format "$1" --log-file /dev/null ${SIGTAP_BENCH_ARGS:-} > /dev/null 2>&1 &
   echo $! > "$W/sigtap.pid"; wait_port "$SIG"
 }
 echo "machine: $(nproc) cores; sigtap $("$BIN" --version | cut -d' ' -f2) (release, $(git rev-parse --short HEAD 2>/dev/null || echo '?')), nginx $(nginx -v 2>&1 | cut -d/ -f2); wrk -t2 -c$CONNS -d${DUR}s, best of $ROUNDS; $COUNT distinct heads per variant, 256 keys"

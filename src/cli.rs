@@ -269,8 +269,22 @@ pub struct ProxyArgs {
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Access key of the upstream identity for --resign always (its secret comes from the key store).
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["upstream_profile", "upstream_credentials"])]
     pub upstream_access_key: Option<String>,
+    /// The upstream identity is this profile of the AWS shared credentials and config files,
+    /// resolved as botocore does: static keys, or `credential_process` (temporary keys,
+    /// fetched again before they expire, their session token sent with every request).
+    #[arg(long, value_name = "NAME", conflicts_with = "upstream_credentials")]
+    pub upstream_profile: Option<String>,
+    /// The upstream identity is a temporary key from `container` (the ECS/EKS container
+    /// endpoint: AWS_CONTAINER_CREDENTIALS_FULL_URI or _RELATIVE_URI, with
+    /// AWS_CONTAINER_AUTHORIZATION_TOKEN[_FILE]) or `cvm[:ROLE]` (a Tencent Cloud CVM's
+    /// instance role, from the metadata endpoint), fetched again before it expires.
+    #[arg(long, value_name = "SOURCE")]
+    pub upstream_credentials: Option<String>,
+    /// Where the CVM instance metadata lives (for `--upstream-credentials cvm`).
+    #[arg(long, value_name = "URL", default_value = crate::provider::CVM_METADATA)]
+    pub cvm_metadata_url: String,
     /// With --resign always, also sign requests whose Host is NAME (repeatable; a name without a
     /// port matches any port): the names a load balancer or sidecar puts in Host. By default only
     /// requests addressed to the proxy itself (a loopback name or address with its port) are

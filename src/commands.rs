@@ -176,6 +176,32 @@ fn key_files(k: &KeyArgs) -> Vec<std::path::PathBuf> {
     }
 }
 
+/// Where a temporary upstream identity comes from (`--upstream-profile`,
+/// `--upstream-credentials`), if one was asked for.
+fn identity_provider(
+    a: &ProxyArgs,
+) -> Result<Option<Box<dyn crate::provider::Provider>>, CommandError> {
+    use crate::provider::{Container, Cvm, Profile};
+    if let Some(name) = &a.upstream_profile {
+        return Ok(Some(Box::new(Profile::from_env(name, &ProcessEnv))));
+    }
+    let Some(source) = a.upstream_credentials.as_deref() else {
+        return Ok(None);
+    };
+    match source.split_once(':').unwrap_or((source, "")) {
+        ("container", "") => Ok(Some(Box::new(
+            Container::from_env(&ProcessEnv).map_err(usage)?,
+        ))),
+        ("cvm", role) => Ok(Some(Box::new(Cvm {
+            base: a.cvm_metadata_url.clone(),
+            role: (!role.is_empty()).then(|| role.to_string()),
+        }))),
+        _ => Err(usage(format!(
+            "--upstream-credentials {source:?}: expected container, cvm or cvm:ROLE"
+        ))),
+    }
+}
+
 /// The upstream identity: the key `--upstream-access-key` names, else the store's only key.
 /// `--resign always` cannot do without one.
 fn upstream_identity(
@@ -447,8 +473,20 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
         keys.add(credentials::demo_key());
     }
     let named = a.upstream_access_key.clone();
-    let always = a.resign == ResignArg::Always;
-    let identity = upstream_identity(&keys, named.as_deref(), always).map_err(usage)?;
+    // a temporary identity from a profile or an endpoint, fetched once now (a source that does
+    // not answer at start is an error the operator sees at once)
+    let provider = identity_provider(&a)?;
+    let first = match &provider {
+        Some(p) => Some(p.fetch().map_err(|e| {
+            CommandError::Runtime(format!("the upstream identity ({}): {e}", p.describe()))
+        })?),
+        None => None,
+    };
+    let always = a.resign == ResignArg::Always && provider.is_none();
+    let identity = match &first {
+        Some(t) => Some(t.cred.clone()),
+        None => upstream_identity(&keys, named.as_deref(), always).map_err(usage)?,
+    };
     // keys that come from files are loaded again on SIGHUP and when a file changes
     let key_files = key_files(&a.keys);
     let key_source = (!key_files.is_empty()).then(|| {
@@ -516,6 +554,7 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
         keys,
         identity,
         key_source,
+        identity_source: provider.zip(first),
         upstream_timeout: std::time::Duration::from_secs(a.upstream_timeout.max(1)),
         upstream_ca: a.upstream_ca.clone(),
         upstream_idle: std::time::Duration::from_secs(a.upstream_idle.max(1)),

@@ -190,6 +190,7 @@ async fn start_proxy(
         .map_err(|e| format!("cannot listen: {e}"))?;
     let cfg = ProxyConfig {
         key_source: None,
+        identity_source: None,
         listen: bound,
         mode: Mode::EmbeddedMock,
         resign: decide::ResignMode::Auto,

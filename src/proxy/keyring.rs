@@ -47,12 +47,17 @@ const MAX_BACKOFF: i64 = 60;
 /// A temporary upstream identity and its refresh schedule.
 struct Temp {
     provider: Box<dyn Provider>,
+    /// Held while fetching: one fetch at a time (a SIGHUP during a scheduled one waits for
+    /// neither: it is dropped).
+    fetching: Mutex<()>,
     state: Mutex<TempState>,
     refreshed: AtomicU64,
     failed: AtomicU64,
 }
 
 struct TempState {
+    /// What the provider's files looked like at the last fetch.
+    seen: Vec<Option<Stamp>>,
     expires: Option<UnixTime>,
     /// When to fetch next (a schedule, or a retry after a failure).
     next: UnixTime,
@@ -164,9 +169,12 @@ impl Keyring {
         first: Temporary,
         now: UnixTime,
     ) -> Self {
+        let seen = provider.files().iter().map(|f| stamp(f)).collect();
         self.temp = Some(Temp {
             provider,
+            fetching: Mutex::new(()),
             state: Mutex::new(TempState {
+                seen,
                 expires: first.expires,
                 next: refresh_at(now, first.expires),
                 failures: 0,
@@ -221,15 +229,24 @@ impl Keyring {
     /// (the caller is the one refresher). The old key stays in use until a new one arrives.
     pub fn refresh_identity(&self, now: UnixTime, force: bool) -> Option<Result<String, String>> {
         let t = self.temp.as_ref()?;
-        let due = t.state.lock().map(|s| now >= s.next).unwrap_or(true);
+        let files: Vec<Option<Stamp>> = t.provider.files().iter().map(|f| stamp(f)).collect();
+        let due = t
+            .state
+            .lock()
+            .map(|s| now >= s.next || s.seen != files)
+            .unwrap_or(true);
         if !due && !force {
             return None;
         }
+        let Ok(_one) = t.fetching.try_lock() else {
+            return None;
+        };
         let got = t.provider.fetch();
         let mut s = match t.state.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
+        s.seen = files;
         Some(match got {
             Ok(fresh) => {
                 t.refreshed.fetch_add(1, Ordering::Relaxed);
@@ -252,12 +269,9 @@ impl Keyring {
         })
     }
 
-    /// The files of the identity's source that, when changed, call for a fetch.
-    pub fn provider_files(&self) -> Vec<PathBuf> {
-        self.temp
-            .as_ref()
-            .map(|t| t.provider.files())
-            .unwrap_or_default()
+    /// For messages: where the temporary identity comes from.
+    pub fn provider_name(&self) -> Option<String> {
+        self.temp.as_ref().map(|t| t.provider.describe())
     }
 
     /// The keys to plan a request with.
@@ -340,6 +354,27 @@ impl Keyring {
         } else {
             None
         }
+    }
+}
+
+/// The log line for a refresh of the temporary identity; never a secret.
+pub fn refresh_line(r: &Result<String, String>, expires: Option<UnixTime>, json: bool) -> String {
+    let expires = expires.map(crate::timefmt::rfc3339);
+    match (r, json) {
+        (Ok(ak), true) => serde_json::json!({"credentials": {
+            "result": "refreshed", "identity": ak, "expires": expires}})
+        .to_string(),
+        (Err(why), true) => serde_json::json!({"credentials": {
+            "result": "refresh-failed", "error": why, "expires": expires}})
+        .to_string(),
+        (Ok(ak), false) => format!(
+            "credentials: upstream identity refreshed: {ak}{}",
+            expires.map(|e| format!(", expires {e}")).unwrap_or_default()
+        ),
+        (Err(why), false) => format!(
+            "credentials: refreshing the upstream identity failed (the current key stays until its last minute{}): {why}",
+            expires.map(|e| format!(", it expires {e}")).unwrap_or_default()
+        ),
     }
 }
 

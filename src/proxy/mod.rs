@@ -92,6 +92,12 @@ pub struct ProxyConfig {
     /// Where `keys` and `identity` came from, when they can be loaded again (SIGHUP, a key
     /// file changing).
     pub key_source: Option<keyring::KeySource>,
+    /// A temporary upstream identity's source and its first answer (then `identity` is that
+    /// answer's key); refreshed before it expires.
+    pub identity_source: Option<(
+        Box<dyn crate::provider::Provider>,
+        crate::provider::Temporary,
+    )>,
     /// The web view's URL (`--ui`), announced on stdout right after the address line.
     pub ui: Option<String>,
 }
@@ -221,7 +227,20 @@ pub fn run(cfg: ProxyConfig) -> i32 {
         loop {
             tokio::select! {
                 _ = &mut signal => break,
-                Some(()) = hangup.recv() => report_reload(&state, state.keys.reload(), "SIGHUP"),
+                Some(()) = hangup.recv() => {
+                    if state.keys.is_reloadable() || !state.keys.has_provider() {
+                        report_reload(&state, state.keys.reload(), "SIGHUP");
+                    }
+                    if state.keys.has_provider() {
+                        // a fetch may take seconds: never on the accepting thread
+                        let st = state.clone();
+                        tokio::task::spawn_blocking(move || {
+                            if let Some(r) = st.keys.refresh_identity(st.cfg.clock.now(), true) {
+                                report_refresh(&st, &r);
+                            }
+                        });
+                    }
+                }
                 accepted = listener.accept() => match accepted.and_then(|(s, _)| s.into_std()) {
                     Ok(s) => {
                         let _ = hands[next % hands.len()].send(s);
@@ -407,14 +426,19 @@ async fn prepare(
             None => tunnel::TlsSetup::none().leaves,
         },
     };
+    let keys = match cfg.key_source.take() {
+        Some(source) => {
+            keyring::Keyring::reloadable(cfg.keys.clone(), cfg.identity.clone(), source)
+        }
+        None => keyring::Keyring::fixed(cfg.keys.clone(), cfg.identity.clone()),
+    };
+    let keys = match cfg.identity_source.take() {
+        Some((provider, first)) => keys.with_provider(provider, first, cfg.clock.now()),
+        None => keys,
+    };
     let state = Arc::new(State {
         tls,
-        keys: match cfg.key_source.take() {
-            Some(source) => {
-                keyring::Keyring::reloadable(cfg.keys.clone(), cfg.identity.clone(), source)
-            }
-            None => keyring::Keyring::fixed(cfg.keys.clone(), cfg.identity.clone()),
-        },
+        keys,
         cfg,
         clients,
         clocks: Clocks::default(),
@@ -538,7 +562,7 @@ fn hangups() -> tokio::sync::mpsc::Receiver<()> {
 /// Reloads the keys within `keyring::WATCH_EVERY` of a key file changing (replaced, rewritten,
 /// removed or created), on a thread of its own, for as long as the proxy runs.
 fn watch_keys(state: &Arc<State>) {
-    if !state.keys.is_reloadable() {
+    if !state.keys.is_reloadable() && !state.keys.has_provider() {
         return;
     }
     let weak = Arc::downgrade(state);
@@ -549,6 +573,9 @@ fn watch_keys(state: &Arc<State>) {
             let Some(st) = weak.upgrade() else { break };
             if let Some(r) = st.keys.reload_if_changed() {
                 report_reload(&st, Some(r), "file changed");
+            }
+            if let Some(r) = st.keys.refresh_identity(st.cfg.clock.now(), false) {
+                report_refresh(&st, &r);
             }
         });
     if let Err(e) = spawned {
@@ -570,6 +597,18 @@ fn report_reload(st: &State, r: Option<keyring::Reloaded>, why: &str) {
     st.cfg
         .sink
         .write_line(&keyring::reload_line(&r, why, files, st.cfg.json_log));
+    st.cfg.sink.flush();
+}
+
+/// Logs a refresh of the temporary identity; a failed one also goes to stderr.
+fn report_refresh(st: &State, r: &Result<String, String>) {
+    let expires = st.keys.identity_expiry();
+    if r.is_err() {
+        eprintln!("sigtap: {}", keyring::refresh_line(r, expires, false));
+    }
+    st.cfg
+        .sink
+        .write_line(&keyring::refresh_line(r, expires, st.cfg.json_log));
     st.cfg.sink.flush();
 }
 
