@@ -268,6 +268,11 @@ pub struct ProxyArgs {
     pub region: Option<String>,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// Read settings from a TOML file whose keys are these flags' names (`upstream = "…"`,
+    /// `resign = "always"`, `serve-host = ["a", "b"]`, switches as `tls = true`); a flag on the
+    /// command line replaces the file's value; an unknown key is an error.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// Access key of the upstream identity for --resign always (its secret comes from the key store).
     #[arg(long, value_name = "ID", conflicts_with_all = ["upstream_profile", "upstream_credentials"])]
     pub upstream_access_key: Option<String>,

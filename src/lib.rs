@@ -24,6 +24,7 @@
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod config_file;
 pub mod credentials;
 pub mod demo;
 pub mod diagnose;

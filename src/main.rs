@@ -18,6 +18,16 @@ fn main() {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let cli = sigtap::cli::Cli::parse();
+    // `sigtap proxy --config FILE`: the file's settings become flags the command line overrides
+    let command = <sigtap::cli::Cli as clap::CommandFactory>::command();
+    let args = match command.find_subcommand("proxy") {
+        Some(proxy) => sigtap::config_file::expand(std::env::args_os().collect(), proxy),
+        None => Ok(std::env::args_os().collect()),
+    };
+    let args = args.unwrap_or_else(|e| {
+        eprintln!("sigtap: {e}");
+        std::process::exit(2)
+    });
+    let cli = sigtap::cli::Cli::parse_from(args);
     std::process::exit(sigtap::commands::run(cli));
 }

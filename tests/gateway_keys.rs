@@ -197,3 +197,59 @@ fn the_upstream_key_changes_while_the_gateway_runs() {
         assert!(!all.contains(secret), "a secret reached the log");
     }
 }
+
+#[test]
+fn a_config_file_runs_the_gateway_and_flags_override_it() {
+    let Some(t) = tools() else { return };
+    let dir = tempdir::Dir::new("gateway-config");
+    let up_keys = dir.0.join("upstream.ini");
+    std::fs::write(&up_keys, ini(1)).unwrap();
+    let (_mock, mock_addr) = start_plain(
+        &[
+            "mock",
+            "--port",
+            "0",
+            "--credentials",
+            up_keys.to_str().unwrap(),
+        ],
+        None,
+    );
+    let keyfile = dir.0.join("gateway.ini");
+    std::fs::write(&keyfile, ini(1)).unwrap();
+    let config = dir.0.join("sigtap.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "upstream = \"http://{mock_addr}\"\nresign = \"never\"\nsign-as = \"sigv4\"\ncredentials = \"{}\"\nlog_format = \"human\"\nport = 0\n",
+            keyfile.display()
+        ),
+    )
+    .unwrap();
+    // the command line says json and always: it wins over the file's human and never
+    let proxy = start_sigtap_args(&[
+        "proxy",
+        "--config",
+        config.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "--resign",
+        "always",
+    ]);
+    let endpoint = format!("http://{}", proxy.addr);
+    let (ok, out) = boto3(&t, "roundtrip", &endpoint, "gateway-bucket");
+    assert!(ok, "{out}");
+    legacy_round(&t, &proxy, &endpoint, KEYS[1].0);
+
+    // an unknown key is an error that names it, before anything listens
+    std::fs::write(
+        &config,
+        "upstream = \"http://127.0.0.1:1\"\nresign_mode = \"always\"\n",
+    )
+    .unwrap();
+    let out = sigtap_command(&["proxy", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown key \"resign_mode\""), "{err}");
+}
