@@ -64,7 +64,7 @@ pub fn expand(args: Vec<OsString>, proxy: &clap::Command) -> Result<Vec<OsString
             .ok_or_else(|| {
                 format!("--config {shown}: unknown key {key:?} (the keys are `sigtap proxy` flag names, such as upstream, resign, serve-host)")
             })?;
-        if given.iter().any(|g| *g == name) {
+        if given.contains(&name) {
             continue; // the command line wins
         }
         let takes_value = arg.get_action().takes_values();
