@@ -303,7 +303,8 @@ fn container_and_cvm_endpoints_give_the_upstream_identity() {
     ];
     let full_uri = format!("http://127.0.0.1:{port}/container-creds");
     let metadata = format!("http://127.0.0.1:{port}/latest/meta-data/");
-    let runs: [(Vec<&str>, Vec<(&str, &str)>); 2] = [
+    type Run<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let runs: [Run; 2] = [
         (
             vec!["--upstream-credentials", "container"],
             vec![
