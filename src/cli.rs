@@ -355,6 +355,12 @@ pub struct ProxyArgs {
     /// How many requests the web view keeps (the oldest go first; default 10000).
     #[arg(long, value_name = "N", requires = "ui")]
     pub ui_keep: Option<usize>,
+    /// Serve `/metrics` (Prometheus text format) and `/healthz` on HOST:PORT (a bare port means
+    /// 127.0.0.1; port 0 picks one). Name another address only when other machines should reach
+    /// it: requests whose Host is not its address are refused. Its URL is printed on stdout after
+    /// the address line (`admin: http://HOST:PORT/`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub admin: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,6 +1,7 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
 mod tls;
+mod admin;
 mod ui;
 use crate::cli::{
     Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, MockArgs, ProxyArgs, ResignArg,
@@ -521,6 +522,12 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
         Some((store, _)) => sink.observe(store.observer()),
         None => sink,
     };
+    // the admin endpoints: the log counts every record for them; they run until `proxy` returns
+    let admin = a.admin.as_deref().map(admin::start).transpose()?;
+    let sink = match &admin {
+        Some((state, _)) => sink.count(state.metrics()),
+        None => sink,
+    };
     let resolve = a
         .resolve
         .iter()
@@ -610,9 +617,13 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
             None => None,
         },
         ui: ui.as_ref().map(|(_, server)| server.url()),
+        admin: admin
+            .as_ref()
+            .map(|(state, server)| (server.url(), state.clone())),
     };
     let code = crate::proxy::run(cfg);
     drop(ui);
+    drop(admin);
     Ok(code)
 }
 

@@ -223,6 +223,7 @@ async fn start_proxy(
         clock: std::sync::Arc::new(crate::clock::SystemClock),
         vouch: Default::default(),
         ui: None,
+        admin: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::proxy::serve_on(

@@ -8,6 +8,8 @@
 //! - [`mock`]: the strict mock upstream (it serves recordings, so it uses [`record`]);
 //! - [`ui`]: the web view (`--ui`), fed by the proxy's log; beside [`mock`], it never imports
 //!   [`proxy`];
+//! - [`admin`]: `/metrics` and `/healthz` (`--admin`), counted from the proxy's log; beside
+//!   [`ui`] (whose `Host` check it uses), it never imports [`proxy`];
 //! - [`record`]: recordings, HAR and the replay client;
 //! - [`outcome`] (one request's record), [`resign`] (re-signing), [`errordoc`] (the service's
 //!   error documents), [`net`] (bodies and the upstream client): what proxy, mock and replay share;
@@ -21,6 +23,7 @@
 //!   types that cannot be printed), [`findings`], [`timefmt`], [`cli`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod commands;

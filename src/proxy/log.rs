@@ -19,6 +19,8 @@ pub struct Sink {
     stats: Arc<Mutex<Stats>>,
     /// Sees every record as it is logged (the web view, `--ui`).
     observer: Option<Observer>,
+    /// Counts every record (`--admin`'s `/metrics`); `None` costs nothing.
+    metrics: Option<Arc<crate::admin::Metrics>>,
 }
 
 /// A function that sees every record the log writes (the web view's store).
@@ -60,7 +62,14 @@ impl Sink {
             color,
             stats: Arc::new(Mutex::new(Stats::default())),
             observer: None,
+            metrics: None,
         }
+    }
+
+    /// Counts every record into `metrics` too, as it is logged.
+    pub fn count(mut self, metrics: Arc<crate::admin::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Hands every record to `observer` too, as it is logged.
@@ -160,6 +169,9 @@ impl Sink {
             if r.clock_offset_s.is_some() {
                 s.upstream_offset = r.clock_offset_s;
             }
+        }
+        if let Some(m) = &self.metrics {
+            m.count(r);
         }
         if let Some(o) = &self.observer {
             o(r);

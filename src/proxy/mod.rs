@@ -100,6 +100,9 @@ pub struct ProxyConfig {
     )>,
     /// The web view's URL (`--ui`), announced on stdout right after the address line.
     pub ui: Option<String>,
+    /// The admin endpoints (`--admin`): their URL, announced after the web view's, and their
+    /// state, told when the proxy accepts and stops accepting.
+    pub admin: Option<(String, Arc<crate::admin::Admin>)>,
 }
 
 /// TLS settings as validated from the command line.
@@ -254,6 +257,9 @@ pub fn run(cfg: ProxyConfig) -> i32 {
             }
         }
     });
+    if let Some((_, admin)) = &state.cfg.admin {
+        admin.stopping();
+    }
     drop(hands);
     let _ = stop_tx.send(true);
     for w in workers {
@@ -284,6 +290,9 @@ pub async fn serve_on(
     tokio::pin!(serving);
     tokio::select! {
         _ = shutdown => {
+            if let Some((_, admin)) = &state.cfg.admin {
+                admin.stopping();
+            }
             let _ = stop_tx.send(true);
             serving.await;
         }
@@ -387,6 +396,14 @@ async fn prepare(
             };
             let _ = writeln!(out, "{line}");
         }
+        if let Some((url, _)) = &cfg.admin {
+            let line = if cfg.json_log {
+                serde_json::json!({ "admin": url }).to_string()
+            } else {
+                format!("admin: {url}")
+            };
+            let _ = writeln!(out, "{line}");
+        }
         let _ = out.flush();
     }
     let target = match &cfg.mode {
@@ -446,6 +463,16 @@ async fn prepare(
         seq: AtomicU64::new(0),
         finished_uploads: std::sync::Mutex::new(std::collections::HashSet::new()),
     });
+    if let Some((_, admin)) = &state.cfg.admin {
+        let weak = Arc::downgrade(&state);
+        admin.attach(Box::new(move || match weak.upgrade() {
+            Some(st) => probe(&st),
+            None => crate::admin::Probed {
+                unusable: Some("sigtap has stopped".into()),
+                ..Default::default()
+            },
+        }));
+    }
     Ok((state, mock_guard))
 }
 
@@ -632,5 +659,29 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// What `--admin` reports about the upstream identity (read when asked, never per request).
+/// With `--resign always` every request needs the identity; otherwise the key store is enough.
+fn probe(st: &State) -> crate::admin::Probed {
+    let (refreshed, refresh_failed) = st.keys.refresh_counts();
+    let unusable = match st.cfg.resign {
+        decide::ResignMode::Always => {
+            let keys = st.keys.current();
+            match &keys.identity {
+                None => Some("sigtap: no upstream identity to sign with (--resign always)".into()),
+                Some(_) => keys.identity_unusable(st.cfg.clock.now()),
+            }
+        }
+        decide::ResignMode::Auto | decide::ResignMode::Never => None,
+    };
+    crate::admin::Probed {
+        unusable,
+        identity: crate::admin::Identity {
+            expiry: st.keys.identity_expiry(),
+            refreshed,
+            refresh_failed,
+        },
     }
 }
