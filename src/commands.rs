@@ -1,7 +1,7 @@
 //! The commands behind the CLI: validate flags into settings, run, return an exit code.
 
-mod tls;
 mod admin;
+mod tls;
 mod ui;
 use crate::cli::{
     Cli, Command, ExplainArgs, Format, InspectArgs, KeyArgs, MockArgs, ProxyArgs, ResignArg,

@@ -217,8 +217,7 @@ impl Metrics {
         }
         if let Some(o) = r.clock_offset_s {
             // the same offset answer after answer: read, and write only when it changed
-            if self.upstream_offset.load(Relaxed) != o
-                || !self.upstream_offset_known.load(Relaxed)
+            if self.upstream_offset.load(Relaxed) != o || !self.upstream_offset_known.load(Relaxed)
             {
                 self.upstream_offset.store(o, Relaxed);
                 self.upstream_offset_known.store(true, Relaxed);
@@ -520,8 +519,8 @@ mod tests {
             "sigtap_request_duration_seconds_bucket{le=\"0.0005\"} 1",
             "sigtap_request_duration_seconds_bucket{le=\"0.0025\"} 2",
             "sigtap_request_duration_seconds_count 2",
-            "sigtap_client_clock_offset_seconds_bucket{le=\"900.0\"} 0",
-            "sigtap_client_clock_offset_seconds_bucket{le=\"1800.0\"} 1",
+            "sigtap_client_clock_offset_seconds_bucket{le=\"900\"} 0",
+            "sigtap_client_clock_offset_seconds_bucket{le=\"1800\"} 1",
             "sigtap_client_clock_offset_seconds_sum 1200.0",
             "sigtap_upstream_responses_total{status=\"200\"} 1",
             "sigtap_upstream_clock_offset_seconds -3",
@@ -538,7 +537,7 @@ mod tests {
         assert!(
             !Arc::new(Metrics::new())
                 .exposition(Identity::default())
-                .contains("clock_offset_seconds "),
+                .contains("sigtap_upstream_clock_offset_seconds"),
             "an upstream offset never learned is not shown as 0"
         );
     }
