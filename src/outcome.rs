@@ -64,6 +64,9 @@ pub struct Record {
     pub upstream_error_message: Option<String>,
     pub upstream_request_id: Option<String>,
     pub clock_offset_s: Option<i64>,
+    /// The client's clock minus sigtap's, when the request says when it was signed (for
+    /// `--admin`'s metrics; not written in the log record, whose findings say it when it matters).
+    pub client_offset_s: Option<i64>,
     pub duration_ms: f64,
     pub bytes_in: u64,
     pub bytes_out: u64,

@@ -374,7 +374,8 @@ fn metrics_count_every_request_the_proxy_answers() {
             >= 2.0
     );
     assert!(offsets >= 3.0);
-    // the skewed client is 1200 s off: counted in the buckets from 1800 s, not at 900 s
+    // every request whose client's clock is known is observed once; the skewed client's are
+    // 1200 s off, the others agree with sigtap's clock
     let off = |le: &str| {
         get_value(
             &m,
@@ -383,12 +384,28 @@ fn metrics_count_every_request_the_proxy_answers() {
         )
         .unwrap()
     };
-    assert_eq!(off("900"), 0.0);
-    assert_eq!(off("1800"), offsets);
+    let observed = get_value(&m, "sigtap_client_clock_offset_seconds_count", &[]).unwrap();
+    // header-signed requests say when they were signed; a presigned URL only when it was made,
+    // unless the same key's requests showed its clock off (the expired one)
+    let timed = recs
+        .iter()
+        .filter(|r| {
+            r["client"]["carrier"] == "header"
+                || r["client"]["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f["cause"] == "client-clock-behind")
+        })
+        .count() as f64;
+    assert_eq!(observed, timed);
+    assert_eq!(off("1800") - off("900"), offsets);
+    assert_eq!(off("+Inf"), off("1800"));
+    assert_eq!(off("5"), observed - offsets);
     let off_sum = get_value(&m, "sigtap_client_clock_offset_seconds_sum", &[]).unwrap();
     assert!(
-        (off_sum / offsets - 1200.0).abs() <= 5.0,
-        "{off_sum} over {offsets}"
+        off_sum >= 1195.0 * offsets && off_sum <= 1205.0 * offsets + 2.0 * observed,
+        "{off_sum} over {offsets} skewed of {observed}"
     );
     assert!(sum(&m, "sigtap_requests_total", &[("verdict", "valid")]) >= 20.0);
     // the head that did not parse and the CONNECT: answered by sigtap, no signature

@@ -228,7 +228,9 @@ impl Metrics {
                 self.upstream_errors[k as usize].fetch_add(1, Relaxed);
             }
         }
-        let mut offset = None;
+        // the client's clock as the request says it, else as a finding measured it (an expired
+        // presigned URL read with what the same key's requests showed)
+        let mut offset = r.client_offset_s;
         for f in &r.findings {
             self.finding(f.code, f.cause);
             if offset.is_none() {
@@ -375,7 +377,7 @@ impl Collector for Scrape {
         }
         m.client_offset.encode(enc.encode_descriptor(
             "sigtap_client_clock_offset",
-            "How far off a client's clock was (absolute seconds), observed once per request on which sigtap measured it: a request refused for clock skew, or expired or not yet valid by the client's own time.",
+            "How far off a client's clock is (absolute seconds), observed once per request that says when its client signed it (X-Amz-Date, Date, a COS key time) or whose findings measured it.",
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?)?;
@@ -501,6 +503,7 @@ mod tests {
             action: Action::Resigned,
             upstream_status: Some(200),
             clock_offset_s: Some(-3),
+            client_offset_s: Some(2),
             duration_ms: 0.2,
             ..Default::default()
         });
@@ -519,9 +522,11 @@ mod tests {
             "sigtap_request_duration_seconds_bucket{le=\"0.0005\"} 1",
             "sigtap_request_duration_seconds_bucket{le=\"0.0025\"} 2",
             "sigtap_request_duration_seconds_count 2",
-            "sigtap_client_clock_offset_seconds_bucket{le=\"900\"} 0",
-            "sigtap_client_clock_offset_seconds_bucket{le=\"1800\"} 1",
-            "sigtap_client_clock_offset_seconds_sum 1200.0",
+            "sigtap_client_clock_offset_seconds_bucket{le=\"1\"} 0",
+            "sigtap_client_clock_offset_seconds_bucket{le=\"5\"} 1",
+            "sigtap_client_clock_offset_seconds_bucket{le=\"900\"} 1",
+            "sigtap_client_clock_offset_seconds_bucket{le=\"1800\"} 2",
+            "sigtap_client_clock_offset_seconds_sum 1202.0",
             "sigtap_upstream_responses_total{status=\"200\"} 1",
             "sigtap_upstream_clock_offset_seconds -3",
             "sigtap_upstream_errors_total{kind=\"timeout\"} 0",

@@ -42,6 +42,7 @@ impl Inspector {
             made_at: None,
             has_session_token: token_sent.is_some(),
         };
+        r.client_offset = super::client_offset(&facts);
         r.findings.extend(timediag::analyse(&facts));
         if !auth.header_list.iter().any(|h| h == "host") {
             r.push(Finding::warning(

@@ -64,6 +64,7 @@ impl Inspector {
                         start: Some(t.saturating_sub(v4::MAX_SKEW)),
                         end: t.saturating_add(v4::MAX_SKEW),
                     });
+                    r.client_offset = Some(t.saturating_sub(r.now));
                     r.findings.extend(timediag::analyse(&TimeFacts {
                         now: r.now,
                         presigned: false,

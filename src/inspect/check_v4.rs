@@ -105,6 +105,7 @@ impl Inspector {
                 );
             }
         }
+        r.client_offset = super::client_offset(&facts);
         r.findings.extend(timediag::analyse(&facts));
 
         // scope

@@ -85,6 +85,10 @@ pub struct Report {
     pub verdict: Verdict,
     pub now: UnixTime,
     pub window: Option<Window>,
+    /// The client's clock minus `now` (seconds), when the request says exactly when its client
+    /// signed it (a header-signed request's `X-Amz-Date` or `Date`, a COS key time that is no
+    /// guess).
+    pub client_offset: Option<i64>,
     pub findings: Vec<Finding>,
     pub stages: Stages,
     /// The parsed SigV4 authorization, when there was one (re-signing reuses it).
@@ -92,6 +96,15 @@ pub struct Report {
     pub method: String,
     pub host: Option<String>,
     pub path: String,
+}
+
+/// The client's clock minus now, when `facts` hold the exact time its client signed at.
+fn client_offset(facts: &crate::diagnose::time::TimeFacts) -> Option<i64> {
+    facts
+        .client_time
+        .as_ref()
+        .filter(|ct| ct.range.is_none())
+        .map(|ct| ct.time.saturating_sub(facts.now))
 }
 
 impl Report {
@@ -103,6 +116,7 @@ impl Report {
             verdict: Verdict::Unverified,
             now,
             window: None,
+            client_offset: None,
             findings: Vec::new(),
             stages: Stages::default(),
             v4_auth: None,
@@ -290,5 +304,54 @@ pub fn window_text(w: &Window) -> String {
     match w.start {
         Some(s) => format!("{} – {}", rfc3339(s), rfc3339(w.end)),
         None => format!("until {}", rfc3339(w.end)),
+    }
+}
+
+#[cfg(test)]
+mod offset_tests {
+    use super::*;
+    use crate::sig::v4::Rules;
+
+    fn signed(presign: Option<i64>, at: UnixTime) -> Request {
+        let req = Request::parse(b"GET /b/k HTTP/1.1\r\nHost: s3.amazonaws.com\r\n\r\n").unwrap();
+        let s = v4::sign(
+            &req,
+            &v4::V4SignParams {
+                access_key: "AKIDEXAMPLE",
+                secret: "secret",
+                session_token: None,
+                region: "us-east-1",
+                service: "s3",
+                now: at,
+                rules: Rules::S3,
+                signed_headers: None,
+                presign_expires: presign,
+                payload_hash: None,
+            },
+            &SigningKeyCache::new(),
+        );
+        s.plan.apply(&req)
+    }
+
+    #[test]
+    fn the_client_offset_is_what_the_signing_time_says() {
+        let mut keys = KeyStore::new();
+        keys.add(Credential::new("AKIDEXAMPLE", "secret"));
+        let i = Inspector::new(keys);
+        const T: UnixTime = 1_736_929_800;
+        // header-signed: X-Amz-Date is the client's clock, valid or not
+        assert_eq!(
+            i.inspect(&signed(None, T), T + 100).client_offset,
+            Some(-100)
+        );
+        assert_eq!(
+            i.inspect(&signed(None, T), T - 3600).client_offset,
+            Some(3600)
+        );
+        // a presigned URL says when it was made, not when it is used
+        assert_eq!(
+            i.inspect(&signed(Some(600), T), T + 100).client_offset,
+            None
+        );
     }
 }

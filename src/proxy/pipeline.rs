@@ -289,6 +289,7 @@ pub(super) fn plan(
         verdict: report.verdict.as_str().into(),
         findings,
         clock_offset_s: (offset != 0).then_some(offset),
+        client_offset_s: report.client_offset,
         // only a recording needs the request's headers again
         req_headers: if st.cfg.recorder.is_some() {
             wire.headers.clone()
