@@ -8,6 +8,7 @@ pub use crate::redact::{redact, redact_into, redact_tokens, request_tokens};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Where records go, plus the counters for the summary.
@@ -16,7 +17,7 @@ pub struct Sink {
     out: Arc<Mutex<Out>>,
     json: bool,
     color: bool,
-    stats: Arc<Mutex<Stats>>,
+    stats: Arc<Stats>,
     /// Sees every record as it is logged (the web view, `--ui`).
     observer: Option<Observer>,
     /// Counts every record (`--admin`'s `/metrics`); `None` costs nothing.
@@ -38,13 +39,22 @@ struct Out {
 
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// What the shutdown summary reports. The counts are atomics; the rest is locked only by
+/// requests that have something to add (an error finding, a client or upstream clock offset),
+/// and it stays small however long the proxy runs (the offsets kept are the two extremes).
 #[derive(Debug, Default)]
 struct Stats {
-    requests: u64,
-    rejected: u64,
-    resigned: u64,
+    requests: AtomicU64,
+    rejected: AtomicU64,
+    resigned: AtomicU64,
+    rare: Mutex<RareStats>,
+}
+
+#[derive(Debug, Default)]
+struct RareStats {
     by_cause: BTreeMap<String, u64>,
-    skews: Vec<i64>,
+    /// The lowest and the highest client clock offset seen.
+    skews: Option<(i64, i64)>,
     upstream_offset: Option<i64>,
 }
 
@@ -60,7 +70,7 @@ impl Sink {
             })),
             json,
             color,
-            stats: Arc::new(Mutex::new(Stats::default())),
+            stats: Arc::new(Stats::default()),
             observer: None,
             metrics: None,
         }
@@ -141,33 +151,44 @@ impl Sink {
     }
 
     pub fn record(&self, r: &Record) {
-        if let Ok(mut s) = self.stats.lock() {
-            s.requests += 1;
-            match r.action {
-                Action::Rejected => s.rejected += 1,
-                Action::Resigned => s.resigned += 1,
-                _ => {}
-            }
-            for f in &r.findings {
-                if f.severity == crate::findings::Severity::Error {
-                    *s.by_cause
-                        .entry(format!(
-                            "{}{}",
-                            f.code,
-                            f.cause.map(|c| format!("/{c}")).unwrap_or_default()
-                        ))
-                        .or_default() += 1;
+        let st = &self.stats;
+        st.requests.fetch_add(1, Ordering::Relaxed);
+        match r.action {
+            Action::Rejected => st.rejected.fetch_add(1, Ordering::Relaxed),
+            Action::Resigned => st.resigned.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
+        let rare = r.clock_offset_s.is_some()
+            || r.findings.iter().any(|f| {
+                f.severity == crate::findings::Severity::Error
+                    || f.evidence.get("client_offset_seconds").is_some()
+            });
+        if rare {
+            if let Ok(mut s) = st.rare.lock() {
+                for f in &r.findings {
+                    if f.severity == crate::findings::Severity::Error {
+                        *s.by_cause
+                            .entry(format!(
+                                "{}{}",
+                                f.code,
+                                f.cause.map(|c| format!("/{c}")).unwrap_or_default()
+                            ))
+                            .or_default() += 1;
+                    }
+                    if let Some(o) = f
+                        .evidence
+                        .get("client_offset_seconds")
+                        .and_then(Value::as_i64)
+                    {
+                        s.skews = Some(match s.skews {
+                            Some((lo, hi)) => (lo.min(o), hi.max(o)),
+                            None => (o, o),
+                        });
+                    }
                 }
-                if let Some(o) = f
-                    .evidence
-                    .get("client_offset_seconds")
-                    .and_then(Value::as_i64)
-                {
-                    s.skews.push(o);
+                if r.clock_offset_s.is_some() {
+                    s.upstream_offset = r.clock_offset_s;
                 }
-            }
-            if r.clock_offset_s.is_some() {
-                s.upstream_offset = r.clock_offset_s;
             }
         }
         if let Some(m) = &self.metrics {
@@ -208,10 +229,15 @@ impl Sink {
 
     /// The shutdown summary.
     pub fn summary(&self) -> String {
-        let s = match self.stats.lock() {
+        let s = match self.stats.rare.lock() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
         };
+        let (requests, resigned, rejected) = (
+            self.stats.requests.load(Ordering::Relaxed),
+            self.stats.resigned.load(Ordering::Relaxed),
+            self.stats.rejected.load(Ordering::Relaxed),
+        );
         let causes = if s.by_cause.is_empty() {
             "none".to_string()
         } else {
@@ -221,23 +247,86 @@ impl Sink {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let skew = match (s.skews.iter().min(), s.skews.iter().max()) {
-            (Some(a), Some(b)) => format!("client clock offsets {a}s … {b}s"),
-            _ => "no client clock offset observed".into(),
+        let skew = match s.skews {
+            Some((a, b)) => format!("client clock offsets {a}s … {b}s"),
+            None => "no client clock offset observed".into(),
+        };
+        // the extremes, once each
+        let offsets: Vec<i64> = match s.skews {
+            Some((a, b)) if a == b => vec![a],
+            Some((a, b)) => vec![a, b],
+            None => Vec::new(),
         };
         let up = s
             .upstream_offset
             .map(|o| format!("upstream clock offset {o}s"))
             .unwrap_or_else(|| "upstream clock not learned".into());
         if self.json {
-            json!({"summary": {"requests": s.requests, "resigned": s.resigned, "rejected": s.rejected,
-                   "failures": s.by_cause, "client_offsets_s": s.skews, "upstream_clock_offset_s": s.upstream_offset}})
+            json!({"summary": {"requests": requests, "resigned": resigned, "rejected": rejected,
+                   "failures": s.by_cause, "client_offsets_s": offsets, "upstream_clock_offset_s": s.upstream_offset}})
             .to_string()
         } else {
             format!(
-                "summary: {} requests, {} re-signed, {} rejected; failures: {causes}; {skew}; {up}",
-                s.requests, s.resigned, s.rejected
+                "summary: {requests} requests, {resigned} re-signed, {rejected} rejected; failures: {causes}; {skew}; {up}"
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::findings::{code, Finding};
+
+    /// A sink writing into a shared buffer.
+    fn sink(json: bool) -> (Sink, Arc<Mutex<Vec<u8>>>) {
+        #[derive(Clone)]
+        struct Shared(Arc<Mutex<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        (Sink::new(Box::new(Shared(buf.clone())), json, false), buf)
+    }
+
+    #[test]
+    fn the_summary_stays_small_however_many_requests_it_counts() {
+        let (s, _) = sink(true);
+        for i in 0..20_000i64 {
+            let mut r = Record {
+                action: if i % 2 == 0 {
+                    Action::Resigned
+                } else {
+                    Action::Rejected
+                },
+                ..Default::default()
+            };
+            if i % 3 == 0 {
+                r.findings.push(
+                    Finding::error(code::CLOCK_SKEW, "skewed")
+                        .with("client_offset_seconds", (i % 1000) - 500),
+                );
+            }
+            s.record(&r);
+        }
+        let v: Value = serde_json::from_str(&s.summary()).unwrap();
+        let sum = &v["summary"];
+        assert_eq!(sum["requests"], 20_000);
+        assert_eq!(sum["resigned"], 10_000);
+        assert_eq!(sum["rejected"], 10_000);
+        assert_eq!(sum["client_offsets_s"], json!([-500, 499]));
+        assert_eq!(sum["failures"]["clock-skew"], 6_667);
+        let (human, _) = sink(false);
+        human.record(&Record::default());
+        assert_eq!(
+            human.summary(),
+            "summary: 1 requests, 0 re-signed, 0 rejected; failures: none; no client clock offset observed; upstream clock not learned"
+        );
     }
 }
