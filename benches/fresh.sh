@@ -18,7 +18,9 @@
 #
 # Needs: nginx and wrk (apt-get install -y nginx-light wrk); mitmproxy is installed into
 # target/tools/bench on first use. SIGTAP_BENCH_TARGETS="sigtap-json nginx" picks targets;
-# SIGTAP_BENCH_ARGS="--threads 1" adds options to every sigtap started.
+# SIGTAP_BENCH_ARGS="--threads 1" adds options to every sigtap started. SIGTAP_BENCH_DELAY_MS=N
+# paces each connection (wrk's delay(): N ms between an answer and the next request), for
+# latency at a rate below capacity; the p50/p99 columns are wrk's (--latency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-5}; ROUNDS=${2:-3}; CONNS=${3:-16}; shift $(( $# < 3 ? $# : 3 ))
@@ -82,6 +84,10 @@ function request()
   if i > #reqs then i = 1; wrapped = wrapped + 1 end
   return reqs[i]
 end
+local pace = tonumber(os.getenv("DELAY_MS") or "0")
+if pace > 0 then
+  function delay() return pace end
+end
 function done(summary, latency, requests)
   local w = 0
   for _, t in ipairs(threads) do w = w + t:get("wrapped") end
@@ -97,11 +103,11 @@ start_sigtap() {  # FORMAT
 }
 echo "machine: $(nproc) cores; sigtap $("$BIN" --version | cut -d' ' -f2) (release, $(git rev-parse --short HEAD 2>/dev/null || echo '?')), nginx $(nginx -v 2>&1 | cut -d/ -f2); wrk -t2 -c$CONNS -d${DUR}s, best of $ROUNDS; $COUNT distinct heads per variant, 256 keys"
 echo
-echo "| variant | target | req/s | CPU µs per request | req/s vs nginx proxy_pass | CPU vs nginx proxy_pass |"
-echo "|---|---|---|---|---|---|"
+echo "| variant | target | req/s | CPU µs per request | req/s vs nginx proxy_pass | CPU vs nginx proxy_pass | p50 ms | p99 ms |"
+echo "|---|---|---|---|---|---|---|---|"
 for variant in "${VARIANTS[@]}"; do
   GEN "$variant" "127.0.0.1:$SIG" "$COUNT" 256 "$(date +%s)" "$W/heads.txt"
-  declare -A BEST=() CPU=()
+  declare -A BEST=() CPU=() P50=() P99=()
   for _ in $(seq "$ROUNDS"); do
     for target in "${TARGETS[@]}"; do
       case $target in
@@ -111,7 +117,7 @@ for variant in "${VARIANTS[@]}"; do
         sigtap-human|sigtap-json) start_sigtap "${target#sigtap-}"; addr=$SIG; pid=$(cat "$W/sigtap.pid") ;;
       esac
       t0=$(ticks "$pid")
-      out=$(HEADS="$W/heads.txt" WRK_THREADS=2 wrk -t2 -c"$CONNS" -d"${DUR}s" -s "$W/heads.lua" "http://127.0.0.1:$addr/")
+      out=$(HEADS="$W/heads.txt" WRK_THREADS=2 DELAY_MS="${SIGTAP_BENCH_DELAY_MS:-0}" wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s "$W/heads.lua" "http://127.0.0.1:$addr/")
       t1=$(ticks "$pid")
       if [[ $target == sigtap-* ]]; then kill "$pid"; wait "$pid" 2>/dev/null || true; fi
       n=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -123,14 +129,15 @@ for variant in "${VARIANTS[@]}"; do
         echo "error: $variant $target: wrk ran out of distinct heads (raise SIGTAP_BENCH_HEADS)" >&2; exit 1
       fi
       cpu=$(python3 -c "print('%.1f' % (($t1-$t0)/$(getconf CLK_TCK)*1e6/max($n,1)))")
+      ms() { echo "$out" | awk -v q="$1" '$1 == q {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
       if python3 -c "import sys; sys.exit(0 if float('$rps') > float('${BEST[$target]:-0}') else 1)"; then
-        BEST[$target]=$rps; CPU[$target]=$cpu
+        BEST[$target]=$rps; CPU[$target]=$cpu; P50[$target]=$(ms 50%); P99[$target]=$(ms 99%)
       fi
     done
   done
   for target in "${TARGETS[@]}"; do
     ratio() { [ -n "${2:-}" ] && python3 -c "print('%.2fx' % (float('$1')/float('$2')))" || echo "-"; }
-    echo "| $variant | $target | ${BEST[$target]} | ${CPU[$target]} | $(ratio "${BEST[$target]}" "${BEST[nginx]:-}") | $(ratio "${CPU[$target]}" "${CPU[nginx]:-}") |"
+    echo "| $variant | $target | ${BEST[$target]} | ${CPU[$target]} | $(ratio "${BEST[$target]}" "${BEST[nginx]:-}") | $(ratio "${CPU[$target]}" "${CPU[nginx]:-}") | ${P50[$target]} | ${P99[$target]} |"
   done
-  unset BEST CPU
+  unset BEST CPU P50 P99
 done
