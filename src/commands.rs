@@ -433,7 +433,7 @@ fn proxy(a: ProxyArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
     };
     let color = a.log_file.is_none() && std::io::stdout().is_terminal();
     let json = a.log_format == Format::Json;
-    let sink = log::Sink::new(out, json, color).buffered();
+    let sink = log::Sink::new(out, json, color, clock.clone()).buffered();
     // the web view: its store sees every record the log writes; it runs until `proxy` returns
     let ui = (a.ui.as_deref())
         .map(|spec| ui::start(spec, a.ui_keep, a.record.clone()))
@@ -641,8 +641,7 @@ fn mock(a: MockArgs, clock: Arc<dyn Clock>) -> Result<i32, CommandError> {
             let _ = writeln!(out, "{addr}");
             let _ = out.flush();
         }
-        let mut cfg = crate::mock::MockConfig::new(Inspector::new(keys), offset);
-        cfg.clock = clock;
+        let mut cfg = crate::mock::MockConfig::new(Inspector::new(keys), offset, clock);
         cfg.recording = recording;
         cfg.store_fallback = a.store;
         cfg.faults = crate::mock::fail::Faults::new(faults, a.seed);

@@ -188,6 +188,8 @@ async fn start_proxy(
     let bound = listener
         .local_addr()
         .map_err(|e| format!("cannot listen: {e}"))?;
+    // the proxy judges by the machine's clock (the shell's, as `sigtap proxy` does)
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(crate::clock::SystemClock);
     let cfg = ProxyConfig {
         key_source: None,
         identity_source: None,
@@ -208,6 +210,7 @@ async fn start_proxy(
                 Box::new(std::io::stdout()),
                 false,
                 std::io::stdout().is_terminal(),
+                clock.clone(),
             );
             match observer {
                 Some(o) => sink.observe(o),
@@ -220,7 +223,7 @@ async fn start_proxy(
         tls: Default::default(),
         threads: 1,
         lean: true,
-        clock: std::sync::Arc::new(crate::clock::SystemClock),
+        clock,
         vouch: Default::default(),
         ui: None,
         admin: None,

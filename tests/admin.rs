@@ -516,8 +516,8 @@ s.serve_forever()
 
 #[test]
 fn healthz_goes_to_503_when_no_usable_identity_is_left() {
-    // the key expires in 64 s: it is not used in its last 60, so within about 4 s
-    let (_endpoint, url) = container_endpoint(64);
+    // the key expires in 75 s: it is not used in its last 60, so usable for about 15 s
+    let (_endpoint, url) = container_endpoint(75);
     let down = format!("http://127.0.0.1:{}", free_port());
     let proxy = start_sigtap_env(
         &[
@@ -538,19 +538,16 @@ fn healthz_goes_to_503_when_no_usable_identity_is_left() {
         &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", &url)],
     );
     let admin = admin_addr(&proxy);
-    let started = Instant::now();
     let first = get(&admin, "/healthz");
     let m = scrape(&admin);
     let expiry = get_value(&m, "sigtap_credentials_expiry_timestamp_seconds", &[])
         .expect("a temporary identity has an expiry");
-    assert!((expiry - (unix_now() + 64) as f64).abs() <= 3.0, "{expiry}");
-    // healthy at first (unless this machine took the whole margin to start it)
-    if started.elapsed() < Duration::from_secs(2) {
-        assert_eq!(first.status, 200, "{}", first.body);
-    }
+    assert!((expiry - (unix_now() + 75) as f64).abs() <= 3.0, "{expiry}");
+    // healthy while the key is usable
+    assert_eq!(first.status, 200, "{}", first.body);
     // then the key enters its last minute, and a refresh brings the same one back
     let mut last = first;
-    while started.elapsed() < Duration::from_secs(30) {
+    for _ in 0..160 {
         last = get(&admin, "/healthz");
         if last.status == 503 {
             break;

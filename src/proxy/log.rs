@@ -34,6 +34,8 @@ struct Out {
     w: std::io::BufWriter<Box<dyn Write + Send>>,
     immediate: bool,
     dirty: bool,
+    /// The clock the flush timer reads (handed in; never read here directly).
+    clock: Arc<dyn crate::clock::Clock>,
     last_flush: std::time::Instant,
 }
 
@@ -59,14 +61,21 @@ struct RareStats {
 }
 
 impl Sink {
-    /// A sink that writes each line through at once.
-    pub fn new(out: Box<dyn Write + Send>, json: bool, color: bool) -> Self {
+    /// A sink that writes each line through at once; `clock` times the batching of
+    /// [`Sink::buffered`].
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        json: bool,
+        color: bool,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> Self {
         Sink {
             out: Arc::new(Mutex::new(Out {
                 w: std::io::BufWriter::with_capacity(64 * 1024, out),
                 immediate: true,
                 dirty: false,
-                last_flush: crate::clock::Clock::instant(&crate::clock::SystemClock),
+                last_flush: clock.instant(),
+                clock,
             })),
             json,
             color,
@@ -109,7 +118,7 @@ impl Sink {
                         if o.dirty {
                             let _ = o.w.flush();
                             o.dirty = false;
-                            o.last_flush = crate::clock::Clock::instant(&crate::clock::SystemClock);
+                            o.last_flush = o.clock.instant();
                         }
                     }
                     drop(out);
@@ -134,7 +143,7 @@ impl Sink {
             let _ = o.w.write_all(line);
             if o.immediate || o.last_flush.elapsed() >= FLUSH_EVERY {
                 let _ = o.w.flush();
-                o.last_flush = crate::clock::Clock::instant(&crate::clock::SystemClock);
+                o.last_flush = o.clock.instant();
                 o.dirty = false;
             } else {
                 o.dirty = true;
@@ -292,7 +301,11 @@ mod tests {
             }
         }
         let buf = Arc::new(Mutex::new(Vec::new()));
-        (Sink::new(Box::new(Shared(buf.clone())), json, false), buf)
+        let clock = Arc::new(crate::clock::FixedClock(0));
+        (
+            Sink::new(Box::new(Shared(buf.clone())), json, false, clock),
+            buf,
+        )
     }
 
     #[test]

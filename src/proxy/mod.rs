@@ -350,9 +350,11 @@ async fn prepare(
             }
         };
         let maddr = ml.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        // the embedded mock keeps the proxy's clock
         let m = crate::mock::Mock::new(crate::mock::MockConfig::new(
             Inspector::new(cfg.keys.clone()),
             0,
+            cfg.clock.clone(),
         ));
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(crate::mock::serve(m, ml, None, rx));
