@@ -32,6 +32,20 @@ fn ini(i: usize) -> String {
     )
 }
 
+/// `sigtap mock` knowing the keys in `path`; its address.
+fn mock_with(path: &Path) -> (Proc, String) {
+    start_plain(
+        &[
+            "mock",
+            "--port",
+            "0",
+            "--credentials",
+            path.to_str().unwrap(),
+        ],
+        None,
+    )
+}
+
 /// Replaces `path` atomically (a new file renamed over it), as deployment tools do.
 fn replace(path: &Path, text: &str) {
     let tmp = path.with_extension("new");
@@ -90,16 +104,7 @@ fn the_upstream_key_changes_while_the_gateway_runs() {
     // the upstream knows the three upstream keys and not the client's
     let up_keys = dir.0.join("upstream.ini");
     std::fs::write(&up_keys, (0..3).map(ini).collect::<Vec<_>>().join("\n")).unwrap();
-    let (_mock, mock_addr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--credentials",
-            up_keys.to_str().unwrap(),
-        ],
-        None,
-    );
+    let (_mock, mock_addr) = mock_with(&up_keys);
     let keyfile = dir.0.join("gateway.ini");
     std::fs::write(&keyfile, ini(0)).unwrap();
     let proxy = start_sigtap(
@@ -204,16 +209,7 @@ fn a_config_file_runs_the_gateway_and_flags_override_it() {
     let dir = tempdir::Dir::new("gateway-config");
     let up_keys = dir.0.join("upstream.ini");
     std::fs::write(&up_keys, ini(1)).unwrap();
-    let (_mock, mock_addr) = start_plain(
-        &[
-            "mock",
-            "--port",
-            "0",
-            "--credentials",
-            up_keys.to_str().unwrap(),
-        ],
-        None,
-    );
+    let (_mock, mock_addr) = mock_with(&up_keys);
     let keyfile = dir.0.join("gateway.ini");
     std::fs::write(&keyfile, ini(1)).unwrap();
     let config = dir.0.join("sigtap.toml");

@@ -83,6 +83,27 @@ fn sts(dir: &Path, t: &Tools, lifetime: u32) -> std::path::PathBuf {
     state
 }
 
+/// `sigtap proxy --resign always --upstream-profile gateway` (JSON log) in front of the mock at
+/// `mock_addr`, the profile read from `config`, with `extra` options.
+fn gateway(mock_addr: &str, config: &Path, extra: &[&str]) -> Sigtap {
+    let upstream = format!("http://{mock_addr}");
+    let mut args = vec![
+        "proxy",
+        "--upstream",
+        &upstream,
+        "--port",
+        "0",
+        "--log-format",
+        "json",
+        "--resign",
+        "always",
+        "--upstream-profile",
+        "gateway",
+    ];
+    args.extend_from_slice(extra);
+    start_sigtap_env(&args, &[("AWS_CONFIG_FILE", config.to_str().unwrap())])
+}
+
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -130,24 +151,7 @@ fn credential_process_keys_are_refreshed_before_their_last_minute() {
     let (_mock, mock_addr) = upstream(&dir.0);
     let state = sts(&dir.0, &t, 75);
     let config = dir.0.join("config");
-    let proxy = start_sigtap_env(
-        &[
-            "proxy",
-            "--upstream",
-            &format!("http://{mock_addr}"),
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--resign",
-            "always",
-            "--sign-as",
-            "sigv4",
-            "--upstream-profile",
-            "gateway",
-        ],
-        &[("AWS_CONFIG_FILE", config.to_str().unwrap())],
-    );
+    let proxy = gateway(&mock_addr, &config, &["--sign-as", "sigv4"]);
     let endpoint = format!("http://{}", proxy.addr);
     let (ok, out) = boto3(&t, "roundtrip", &endpoint, "temp-bucket");
     assert!(ok, "{out}");
@@ -210,22 +214,7 @@ fn a_failed_refresh_ends_in_503_at_the_last_minute_and_recovers() {
     // each key may be used for 3 s (63 s of life minus the last minute)
     let state = sts(&dir.0, &t, 63);
     let config = dir.0.join("config");
-    let proxy = start_sigtap_env(
-        &[
-            "proxy",
-            "--upstream",
-            &format!("http://{mock_addr}"),
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--resign",
-            "always",
-            "--upstream-profile",
-            "gateway",
-        ],
-        &[("AWS_CONFIG_FILE", config.to_str().unwrap())],
-    );
+    let proxy = gateway(&mock_addr, &config, &[]);
     let (status, text) = get(&proxy.addr, "/");
     assert_eq!(status, 200, "{text}");
     std::fs::write(state.join("fail"), "").unwrap();
@@ -423,24 +412,7 @@ fn soak_with_the_key_rotated_every_few_seconds() {
     let state = sts(&dir.0, &t, 66);
     let config = dir.0.join("config");
     let log = dir.0.join("log.jsonl");
-    let proxy = start_sigtap_env(
-        &[
-            "proxy",
-            "--upstream",
-            &format!("http://{mock_addr}"),
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-            "--log-file",
-            log.to_str().unwrap(),
-            "--resign",
-            "always",
-            "--upstream-profile",
-            "gateway",
-        ],
-        &[("AWS_CONFIG_FILE", config.to_str().unwrap())],
-    );
+    let proxy = gateway(&mock_addr, &config, &["--log-file", log.to_str().unwrap()]);
     let (statuses, failures) = load(&proxy.addr, "/", 6, 15);
     // a clean stop (SIGTERM) writes out the last log lines
     let mut proxy = proxy;
