@@ -44,14 +44,40 @@ pub(super) async fn accept(st: Arc<State>, mut tcp: TcpStream, stop: watch::Rece
                 tunnel: None,
             };
             let _ = conn::serve(st, &mut tls, &arrival, stop).await;
-            let _ = tls.shutdown().await;
+            linger(&mut tls).await;
         }
         return;
     }
     match conn::serve(st.clone(), &mut tcp, &Arrival::default(), stop.clone()).await {
-        After::Closed => {}
+        After::Closed => linger(&mut tcp).await,
         After::Tunnel { to, early } => intercept(st, Early::new(early, tcp), to, stop).await,
     }
+}
+
+/// How long a closing connection keeps reading what the client still sends, and how much.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const LINGER_BYTES: usize = 256 * 1024;
+
+/// Closes a client connection the way HTTP servers must (a "lingering close"): the write side
+/// first (FIN, or TLS close_notify), then the rest of what the client is still sending is read
+/// and dropped for a moment. Closing a socket with unread bytes makes the kernel answer with a
+/// reset, which can destroy the answer just written: a client still sending the end of a body
+/// the answer did not wait for (an early 403, or an upstream's 404 to an upload) would see a
+/// broken connection instead of the answer.
+async fn linger<S: super::ClientIo>(io: &mut S) {
+    use tokio::io::AsyncReadExt;
+    let _ = tokio::time::timeout(LINGER, async {
+        let _ = io.shutdown().await;
+        let mut buf = [0u8; 8192];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 /// Speaks TLS as `to` inside an accepted CONNECT, then serves the requests that come through.
@@ -77,7 +103,7 @@ async fn intercept(
             tunnel: Some(to),
         };
         let _ = conn::serve(st, &mut tls, &arrival, stop).await;
-        let _ = tls.shutdown().await;
+        linger(&mut tls).await;
     }
 }
 
